@@ -1,0 +1,42 @@
+"""Batch sources for `fit`, `evaluate` and `predict`: arrays, files, streams.
+
+Every source follows NOTE [ The source contract ] in `batchfit.data._base`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from batchfit.data._arrays import ArraySource, arrays
+from batchfit.data._base import Source, num_batches
+
+__all__ = [
+    "ArraySource",
+    "Source",
+    "arrays",
+    "csv",
+    "frames",
+    "generator",
+    "images",
+    "npy",
+    "num_batches",
+    "parquet",
+]
+
+# Sources with heavier imports load on first use.
+_LAZY = {
+    "csv": "batchfit.data._csv",
+    "parquet": "batchfit.data._parquet",
+    "npy": "batchfit.data._npy",
+    "frames": "batchfit.data._frames",
+    "generator": "batchfit.data._generator",
+    "images": "batchfit.data._images",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'batchfit.data' has no attribute {name!r}")
+    return getattr(import_module(module), name)

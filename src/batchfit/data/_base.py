@@ -1,0 +1,128 @@
+"""The contract every batch source honours.
+
+NOTE [ The source contract ]
+A source is an iterable of batches. Iterating it runs one epoch, from the
+position it was left at (the start of the epoch unless `load_state_dict` says
+otherwise). A batch is a tuple `(x, y)` or `(x, y, sample_weight)`; a source
+without targets yields `(x,)`. `x` is a NumPy array (float32 for tabular data,
+`(N, H, W, C)` for images) or a dict of named arrays; `y` and `sample_weight`
+are NumPy arrays with the same first dimension.
+
+The order of samples is a pure function of `(seed, epoch, rank, world_size)`,
+so a resumed run recomputes the order and skips what it already consumed.
+`set_epoch(e)` chooses the epoch; the engine calls it before each epoch.
+`state_dict()` is small (counters and seeds, never data) and JSON-friendly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+Batch = tuple[Any, ...]
+
+__all__ = ["Batch", "Source", "as_float32", "draw_seed", "num_batches"]
+
+
+class Source:
+    """Base class of batch sources (see NOTE [ The source contract ]).
+
+    Subclasses implement `_iter_epoch(epoch, skip_batches)` and, when the
+    number of batches is cheap to know, `_num_batches()`.
+    """
+
+    batch_size: int | None = None
+
+    def __init__(self) -> None:
+        self._epoch = 0
+        self._batches_done = 0
+
+    # -- what subclasses provide -------------------------------------------------
+    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
+        """Yield the batches of `epoch`, skipping the first `skip_batches`."""
+        raise NotImplementedError
+
+    def _num_batches(self) -> int | None:
+        return None
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        del state
+
+    # -- public contract ------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        epoch, skip = self._epoch, self._batches_done
+        for batch in self._iter_epoch(epoch, skip):
+            self._batches_done += 1
+            yield batch
+        self._batches_done = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch the next iteration runs (its shuffle order)."""
+        if epoch != self._epoch:
+            self._epoch = int(epoch)
+            self._batches_done = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def __len__(self) -> int:
+        n = self._num_batches()
+        if n is None:
+            raise TypeError(f"{type(self).__name__} does not know its number of batches")
+        return n
+
+    @property
+    def num_batches(self) -> int | None:
+        """Batches in one epoch, or None when unknown without reading the data."""
+        return self._num_batches()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The exact position in the epoch: `{"epoch", "batches_done", ...}`."""
+        return {"epoch": self._epoch, "batches_done": self._batches_done, **self._extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a position saved by `state_dict`; the next iteration resumes there."""
+        self._epoch = int(state["epoch"])
+        self._batches_done = int(state["batches_done"])
+        self._load_extra_state(state)
+
+    def shard(self, rank: int, world_size: int) -> Source:
+        """A source over a disjoint part of the data; all ranks together cover it once."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be sharded")
+
+    def close(self) -> None:
+        """Release threads and files; iterating again reopens them."""
+
+
+def num_batches(source: Any) -> int | None:
+    """Batches per epoch of any iterable, or None when it cannot say cheaply."""
+    n = getattr(source, "num_batches", None)
+    if isinstance(n, int):
+        return n
+    try:
+        return len(source)
+    except TypeError:
+        return None
+
+
+def as_float32(a: Any, what: str) -> np.ndarray:
+    """`a` as a float32 array, refusing object/string data with a clear error."""
+    arr = np.asarray(a)
+    if arr.dtype == np.float32:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
+    return arr.astype(np.float32)
+
+
+def draw_seed() -> int:
+    """A seed from torch's global generator, so `torch.manual_seed` fixes it."""
+    import torch
+
+    return int(torch.randint(0, 2**62, ()).item())
