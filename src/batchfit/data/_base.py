@@ -38,6 +38,9 @@ class Source:
     def __init__(self) -> None:
         self._epoch = 0
         self._batches_done = 0
+        # Counters the engine may copy into the history (e.g. rows skipped as
+        # malformed); file sources reset them at the start of each epoch.
+        self.stats: dict[str, int] = {}
 
     # -- what subclasses provide -------------------------------------------------
     def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
@@ -56,9 +59,17 @@ class Source:
     # -- public contract ------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
         epoch, skip = self._epoch, self._batches_done
-        for batch in self._iter_epoch(epoch, skip):
-            self._batches_done += 1
-            yield batch
+        batches = self._iter_epoch(epoch, skip)
+        try:
+            for batch in batches:
+                self._batches_done += 1
+                yield batch
+        finally:
+            # A consumer that stops early must not leave a prefetch thread behind:
+            # close the inner generator now rather than whenever it is collected.
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
         self._batches_done = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -1,0 +1,171 @@
+"""Whatever the user passes to `fit`/`evaluate`/`predict`, as a batch source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from batchfit.data import ArraySource, Source
+from batchfit.data._arrays import to_array
+from batchfit.data._base import Batch
+
+__all__ = ["IterableSource", "class_weights_for", "is_array_like", "to_source", "unpack"]
+
+
+def is_array_like(x: Any) -> bool:
+    """Arrays, tensors, frames, and dicts/tuples of them (data held in memory)."""
+    if isinstance(x, Mapping):
+        return all(is_array_like(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return len(x) > 0 and all(is_array_like(v) or np.isscalar(v) for v in x)
+    return hasattr(x, "shape") or hasattr(x, "to_numpy") or hasattr(x, "__array__")
+
+
+class IterableSource(Source):
+    """Any re-iterable of batches (a DataLoader, a Keras-style Sequence, a list).
+
+    A one-shot iterator (a generator object) can give one epoch only; a second
+    epoch raises instead of silently training on nothing.
+    """
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        super().__init__()
+        self.iterable = iterable
+        self.one_shot = iter(iterable) is iterable
+        self._used = False
+        self.batch_size = getattr(iterable, "batch_size", None)
+
+    def _num_batches(self) -> int | None:
+        try:
+            return len(self.iterable)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
+        if self.one_shot:
+            if self._used:
+                raise RuntimeError(
+                    "this generator/iterator was already consumed by an earlier epoch; pass a "
+                    "re-iterable (a batchfit.data source, a list, a DataLoader) or set "
+                    "steps_per_epoch to train on an endless stream"
+                )
+            self._used = True
+        set_epoch = getattr(self.iterable, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+        for i, batch in enumerate(self.iterable):
+            if i >= skip_batches:
+                yield batch if isinstance(batch, tuple) else _as_batch(batch)
+
+
+def _as_batch(batch: Any) -> Batch:
+    if isinstance(batch, list):
+        return tuple(batch)
+    if isinstance(batch, Mapping) and "x" in batch:
+        return tuple(batch[k] for k in ("x", "y", "sample_weight") if k in batch)
+    return (batch,)
+
+
+def to_source(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    *,
+    batch_size: int | None,
+    shuffle: bool,
+    what: str = "x",
+) -> Source:
+    """A batch source for `x` (and `y`), checking the combination is meaningful."""
+    if x is None:
+        raise ValueError(f"{what} is required")
+    if isinstance(x, Source):
+        if y is not None:
+            raise ValueError(f"y must be None when {what} is a batch source (it yields its own targets)")
+        return x
+    if is_array_like(x):
+        return ArraySource(
+            x, y, sample_weight, batch_size=batch_size or 32, shuffle=shuffle, seed=None
+        )
+    if isinstance(x, Iterable) and not isinstance(x, (str, bytes)):
+        if y is not None:
+            raise ValueError(f"y must be None when {what} is an iterable of batches")
+        return IterableSource(x)
+    raise TypeError(
+        f"{what} must be arrays (NumPy, torch, pandas), a batchfit.data source or an iterable "
+        f"of batches, got {type(x).__name__}"
+    )
+
+
+def split_for_validation(
+    x: Any, y: Any, sample_weight: Any, validation_split: float
+) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+    """Keras' `validation_split`: the last fraction of the arrays, before shuffling."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+    if not is_array_like(x):
+        raise ValueError(
+            "validation_split needs in-memory arrays; for a stream pass validation_data "
+            "(e.g. a second batchfit.data source)"
+        )
+    xa, ya, wa = to_array(x, "x"), to_array(y, "y"), to_array(sample_weight, "sample_weight")
+    n = _length(xa)
+    split_at = int(n * (1.0 - validation_split))
+    if split_at <= 0 or split_at >= n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves no samples on one side ({n} samples)"
+        )
+
+    def cut(a: Any, part: slice) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, Mapping):
+            return {k: v[part] for k, v in a.items()}
+        if isinstance(a, (list, tuple)):
+            return type(a)(v[part] for v in a)
+        return a[part]
+
+    head, tail = slice(0, split_at), slice(split_at, None)
+    return (cut(xa, head), cut(ya, head), cut(wa, head)), (cut(xa, tail), cut(ya, tail), cut(wa, tail))
+
+
+def _length(a: Any) -> int:
+    if isinstance(a, Mapping):
+        return _length(next(iter(a.values())))
+    if isinstance(a, (list, tuple)):
+        return _length(a[0])
+    return int(a.shape[0])
+
+
+def unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """`(x, y, sample_weight)` from a batch of 1, 2 or 3 parts."""
+    if isinstance(batch, tuple):
+        n = len(batch)
+        if n == 2:
+            return batch[0], batch[1], None
+        if n == 3:
+            return batch
+        if n == 1:
+            return batch[0], None, None
+    elif isinstance(batch, list):
+        return unpack(tuple(batch))
+    else:
+        return batch, None, None
+    raise ValueError(f"a batch must be (x,), (x, y) or (x, y, sample_weight); got {len(batch)} parts")
+
+
+def class_weights_for(y: Any, class_weight: Mapping[int, float]) -> np.ndarray:
+    """Per-sample weights from Keras' `class_weight` and the batch's labels."""
+    labels = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = labels.argmax(-1)
+    else:
+        labels = np.rint(labels.reshape(-1)).astype(np.int64)
+    lookup = dict(class_weight)
+    try:
+        return np.array([lookup[int(c)] for c in labels.reshape(-1)], dtype=np.float32)
+    except KeyError as e:
+        raise ValueError(
+            f"class_weight has no weight for class {e.args[0]}; it covers {sorted(lookup)}"
+        ) from None

@@ -1,0 +1,238 @@
+"""Epochs, validation, callbacks and stopping: the loops behind fit/evaluate/predict.
+
+The batch loop reads top to bottom: convert, train step, metric sums, batch
+callbacks (given lazy logs, see NOTE [ Lazy logs ]), stop check. Nothing in
+it reads a value back from the device unless a callback asks.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from batchfit._engine.adapters import class_weights_for, unpack
+from batchfit._engine.logs import Logs
+from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
+from batchfit.callbacks import CallbackList, History, ProgbarLogger
+from batchfit.data import Source, num_batches
+
+if TYPE_CHECKING:
+    from batchfit.models import Model
+
+__all__ = ["evaluate_loop", "fit_loop", "predict_loop", "resolve_verbose"]
+
+
+def resolve_verbose(verbose: int | str) -> int:
+    """Keras' 'auto': a live bar on a terminal, one line per epoch otherwise."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _epoch_batches(
+    source: Source, epoch: int, steps: int | None, carry: dict[str, Any]
+) -> Iterator[Any]:
+    """The batches of one epoch; with `steps`, exactly that many, continuing the stream."""
+    if steps is None:
+        source.set_epoch(epoch)
+        yield from source
+        return
+    taken = 0
+    while taken < steps:
+        it = carry.get("iterator")
+        if it is None:
+            source.set_epoch(carry.get("source_epoch", epoch))
+            it = carry["iterator"] = iter(source)
+        for batch in it:
+            yield batch
+            taken += 1
+            if taken == steps:
+                return
+        carry["iterator"] = None
+        carry["source_epoch"] = carry.get("source_epoch", epoch) + 1
+        if carry.get("empty_pass"):
+            raise ValueError("the data source yielded no batches")
+        carry["empty_pass"] = taken == 0
+
+
+def fit_loop(
+    model: Model,
+    step: Step,
+    source: Source,
+    *,
+    epochs: int,
+    verbose: int,
+    callbacks: list[Any],
+    validation: Source | None,
+    validation_freq: int,
+    validation_steps: int | None,
+    class_weight: Mapping[int, float] | None,
+    initial_epoch: int,
+    steps_per_epoch: int | None,
+) -> History:
+    history = History()
+    cbs_list = list(callbacks)
+    if verbose:
+        cbs_list.insert(0, ProgbarLogger(verbose))
+    cbs_list.append(history)
+    steps = steps_per_epoch if steps_per_epoch is not None else num_batches(source)
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+    cbs = CallbackList(cbs_list, model, params)
+    model.stop_training = False
+    model.history = history
+    carry: dict[str, Any] = {}
+    cbs.call("on_train_begin", None)
+    logs: Mapping[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
+        cbs.call("on_epoch_begin", epoch, None)
+        step.reset_metrics()
+        taken = _train_epoch(model, step, source, epoch, steps_per_epoch, carry, cbs, class_weight)
+        if taken == 0:
+            raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
+        logs = dict(Logs(step.results))
+        _check_epoch_loss(step, logs, epoch, cbs)
+        if validation is not None and (epoch + 1) % validation_freq == 0 and not model.stop_training:
+            val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=None)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        cbs.call("on_epoch_end", epoch, logs)
+        if model.stop_training:
+            break
+    cbs.call("on_train_end", logs)
+    return history
+
+
+def _train_epoch(
+    model: Model,
+    step: Step,
+    source: Source,
+    epoch: int,
+    steps_per_epoch: int | None,
+    carry: dict[str, Any],
+    cbs: CallbackList,
+    class_weight: Mapping[int, float] | None,
+) -> int:
+    """Train one epoch; returns the number of batches it took."""
+    want_begin, want_end = cbs.wants_train_batch_begin, cbs.wants_train_batch_end
+    results = step.results
+    taken = 0
+    for batch_index, batch in enumerate(_epoch_batches(source, epoch, steps_per_epoch, carry)):
+        x, y, sw = unpack(batch)
+        if class_weight is not None and y is not None:
+            cw = class_weights_for(y, class_weight)
+            sw = cw if sw is None else np.asarray(sw, dtype=np.float32) * cw
+        xt, yt, swt = step.to_tensors(x, y, sw)
+        if want_begin:
+            cbs.batch("on_train_batch_begin", batch_index, None)
+        try:
+            loss, y_pred = step.train(xt, yt, swt)
+        except NonFiniteLoss as e:
+            if not cbs.handles_nonfinite_loss:
+                raise NonFiniteLoss(e.value, f"at epoch {epoch + 1}, batch {batch_index + 1}") from None
+            cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
+            model.stop_training = True
+            return batch_index + 1
+        step.update_metrics(loss, yt, y_pred, swt, batch_size_of(xt))
+        if want_end:
+            cbs.batch("on_train_batch_end", batch_index, Logs(results))
+        taken = batch_index + 1
+        if model.stop_training:
+            break
+    return taken
+
+
+def _check_epoch_loss(step: Step, logs: Mapping[str, float], epoch: int, cbs: CallbackList) -> None:
+    """On devices where the step does not check each loss, check the epoch's."""
+    loss = logs.get("loss")
+    if loss is not None and loss != loss and not cbs.handles_nonfinite_loss:  # NaN
+        raise NonFiniteLoss(loss, f"in epoch {epoch + 1}")
+
+
+def evaluate_loop(
+    model: Model,
+    step: Step,
+    source: Source,
+    *,
+    steps: int | None,
+    callbacks: CallbackList | None,
+) -> dict[str, float]:
+    """One pass computing loss and metrics; returns floats by name."""
+    step.reset_metrics()
+    source.set_epoch(0)
+    want = callbacks is not None and callbacks.wants_test_batch
+    results = step.results
+    seen = 0
+    for i, batch in enumerate(source):
+        if steps is not None and i >= steps:
+            break
+        x, y, sw = unpack(batch)
+        if y is None:
+            raise ValueError("evaluate needs targets: the data yielded batches without y")
+        xt, yt, swt = step.to_tensors(x, y, sw)
+        if want and callbacks is not None:
+            callbacks.batch("on_test_batch_begin", i, None)
+        loss, y_pred = step.test(xt, yt, swt)
+        step.update_metrics(loss, yt, y_pred, swt, batch_size_of(xt))
+        seen += 1
+        if want and callbacks is not None:
+            callbacks.batch("on_test_batch_end", i, Logs(results))
+    if seen == 0:
+        raise ValueError("the evaluation data yielded no batches")
+    return dict(Logs(results))
+
+
+def predict_loop(
+    step: Step,
+    source: Source,
+    *,
+    steps: int | None,
+    callbacks: CallbackList | None,
+    sink: Any = None,
+) -> Any:
+    """Predictions for every batch, concatenated (or streamed to `sink`)."""
+    source.set_epoch(0)
+    want = callbacks is not None and callbacks.wants_predict_batch
+    outputs: list[Any] = []
+    for i, batch in enumerate(source):
+        if steps is not None and i >= steps:
+            break
+        x, _, _ = unpack(batch)
+        xt, _, _ = step.to_tensors(x)
+        if want and callbacks is not None:
+            callbacks.batch("on_predict_batch_begin", i, None)
+        y_pred = _to_numpy(step.predict(xt))
+        if want and callbacks is not None:
+            callbacks.batch("on_predict_batch_end", i, {"outputs": y_pred})  # type: ignore[dict-item]
+        if sink is not None:
+            sink.write(y_pred)
+        else:
+            outputs.append(y_pred)
+    if sink is not None:
+        return None
+    if not outputs:
+        raise ValueError("the prediction data yielded no batches")
+    return _concat(outputs)
+
+
+def _to_numpy(y: Any) -> Any:
+    if isinstance(y, torch.Tensor):
+        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
+    if isinstance(y, Mapping):
+        return {k: _to_numpy(v) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return type(y)(_to_numpy(v) for v in y)
+    return y
+
+
+def _concat(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, Mapping):
+        return {k: np.concatenate([p[k] for p in parts]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
+    return np.concatenate(parts)

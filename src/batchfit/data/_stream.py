@@ -1,0 +1,268 @@
+"""The shared pipeline under every streaming source.
+
+NOTE [ The streaming pipeline ]
+    units (in the epoch's order)  -> read (subclass)  -> check_finite
+      -> shuffle_rows (bounded, seeded)               [background thread]
+      -> batch_rows (exact batch_size, skip on resume) [consumer thread]
+      -> format ((x, y[, w]) or (x,); x an array or a dict of columns)
+A subclass says what its units are and how to read one into `Chunk`s; the
+order of units and rows is NOTE [ Order and sharding ] in `_order.py`.
+Everything before the batch node runs in a `Prefetcher` thread and hands over
+whole chunks (tens of thousands of rows), so the queue costs nothing per
+batch; batches inside a chunk are views.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._nodes import Chunk, Parts, batch_rows, check_finite, shuffle_rows
+from batchfit.data._order import SHUFFLE_BUFFER_STREAM, check_shard, epoch_rng, unit_order
+from batchfit.data._prefetch import Prefetcher
+
+__all__ = ["Columns", "StreamSource", "check_choice", "resolve_columns"]
+
+
+class Columns:
+    """Which named columns feed x, y and sample_weight."""
+
+    def __init__(
+        self, features: list[str], targets: list[str], weight: str | None, y_is_vector: bool
+    ) -> None:
+        self.features, self.targets, self.weight = features, targets, weight
+        self.y_is_vector = y_is_vector
+
+    @property
+    def needed(self) -> list[str]:
+        return self.features + self.targets + ([self.weight] if self.weight else [])
+
+    @property
+    def part_names(self) -> list[list[str]]:
+        names = [self.features]
+        if self.targets:
+            names.append(self.targets)
+        if self.weight:
+            names.append([self.weight])
+        return names
+
+    def parts(self, select: Callable[[list[str]], np.ndarray]) -> Parts:
+        """Build `(x, y, w)` from `select(names) -> float32 (rows, len(names))`."""
+        parts = [select(self.features)]
+        if self.targets:
+            y = select(self.targets)
+            parts.append(y.reshape(-1) if self.y_is_vector else y)
+        if self.weight:
+            parts.append(select([self.weight]).reshape(-1))
+        return tuple(parts)
+
+
+def resolve_columns(
+    available: Sequence[str],
+    target: str | Sequence[str] | None,
+    features: Sequence[str] | None,
+    sample_weight: str | None,
+    where: str,
+) -> Columns:
+    """Check the requested columns exist; `features=None` means all the others."""
+    targets = [] if target is None else [target] if isinstance(target, str) else list(target)
+    names = list(available)
+    for kind, wanted in (
+        ("target", targets),
+        ("feature", list(features or [])),
+        ("sample_weight", [sample_weight] if sample_weight else []),
+    ):
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise ValueError(
+                f"{kind} column(s) {missing} not found in {where}; the columns are {names}"
+            )
+    taken = set(targets) | ({sample_weight} if sample_weight else set())
+    feats = list(features) if features is not None else [c for c in names if c not in taken]
+    if not feats:
+        raise ValueError(f"no feature columns left in {where} (columns {names}, target {targets})")
+    return Columns(feats, targets, sample_weight, isinstance(target, str))
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+class StreamSource(Source):
+    """Base of file and stream sources (see NOTE [ The streaming pipeline ]).
+
+    Subclasses set `self.columns` (or override `_format`), implement
+    `_compute_units()` and `_read_unit(unit)`, and `_unit_rows(unit)` when a
+    unit's row count is known without reading it.
+    """
+
+    columns: Columns | None = None
+
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        shuffle_buffer: int,
+        shuffle: bool | None,
+        seed: int | None,
+        drop_remainder: bool,
+        on_nan: str,
+        x_format: str,
+        prefetch: int,
+        name: str,
+    ) -> None:
+        super().__init__()
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(shuffle_buffer, (int, np.integer)) or shuffle_buffer < 0:
+            raise ValueError(f"shuffle_buffer must be an integer >= 0, got {shuffle_buffer!r}")
+        if not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
+            raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+        check_choice("on_nan", on_nan, ("raise", "skip"))
+        check_choice("x_format", x_format, ("array", "dict"))
+        self.batch_size = int(batch_size)
+        self.shuffle_buffer = int(shuffle_buffer)
+        self.shuffle = bool(shuffle_buffer > 0 if shuffle is None else shuffle)
+        self.seed = int(draw_seed() if seed is None and self.shuffle else seed or 0)
+        self.drop_remainder = bool(drop_remainder)
+        self.on_nan = on_nan
+        self.x_format = x_format
+        self.prefetch = int(prefetch)
+        self.name = name
+        self.rank, self.world_size = 0, 1
+        self._units: list[Any] = []
+        self._prefetchers: weakref.WeakSet[Prefetcher[Any]] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    # -- what subclasses provide ----------------------------------------------------
+    def _compute_units(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _read_unit(self, unit: Any) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def _unit_rows(self, unit: Any) -> int | None:
+        return None
+
+    def _rows_may_drop(self) -> bool:
+        """True when rows can be skipped (bad or NaN), so counts are not known ahead."""
+        return self.on_nan == "skip"
+
+    def _chunks(self, units: list[Any]) -> Iterator[Chunk]:
+        for unit in units:
+            yield from self._read_unit(unit)
+
+    # -- the pipeline --------------------------------------------------------------
+    def _shard_rows(self) -> int | None:
+        if self._rows_may_drop():
+            return None
+        total = 0
+        for unit in self._units:
+            rows = self._unit_rows(unit)
+            if rows is None:
+                return None
+            total += rows
+        return total
+
+    def _num_batches(self) -> int | None:
+        rows = self._shard_rows()
+        if rows is None:
+            return None
+        return rows // self.batch_size if self.drop_remainder else -(-rows // self.batch_size)
+
+    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
+        self.stats = {key: 0 for key in self._stat_keys()}
+        order = unit_order(
+            len(self._units),
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=epoch,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        units = [self._units[i] for i in order]
+        skip_rows = skip_batches * self.batch_size
+        if self.shuffle_buffer == 0 and not self._rows_may_drop():
+            # Resuming without a shuffle buffer: whole units can be skipped unread.
+            while units and skip_rows and (rows := self._unit_rows(units[0])) is not None:
+                if rows > skip_rows:
+                    break
+                skip_rows -= rows
+                units.pop(0)
+        part_names = self.columns.part_names if self.columns else []
+
+        def produce() -> Iterator[Parts]:
+            chunks = check_finite(
+                self._chunks(units), part_names, on_nan=self.on_nan, stats=self.stats
+            )
+            parts: Iterator[Parts] = (chunk.parts for chunk in chunks)
+            if self.shuffle_buffer:
+                rng = epoch_rng(
+                    self.seed, epoch, self.rank, self.world_size, SHUFFLE_BUFFER_STREAM
+                )
+                parts = shuffle_rows(parts, self.shuffle_buffer, rng)
+            return parts
+
+        prefetcher: Prefetcher[Parts] | None = None
+        if self.prefetch:
+            prefetcher = Prefetcher(produce, self.prefetch, f"batchfit-{self.name}-prefetch")
+            with self._lock:
+                self._prefetchers.add(prefetcher)
+            chunks: Iterator[Parts] = iter(prefetcher)
+        else:
+            chunks = produce()
+        try:
+            batches = batch_rows(
+                chunks, self.batch_size, drop_remainder=self.drop_remainder, skip_rows=skip_rows
+            )
+            for parts in batches:
+                yield self._format(parts)
+        finally:
+            if prefetcher is not None:
+                prefetcher.close()
+            else:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+
+    def _stat_keys(self) -> tuple[str, ...]:
+        return ("nan_rows_skipped",) if self.on_nan == "skip" else ()
+
+    def _format(self, parts: Parts) -> Batch:
+        if self.x_format == "dict" and self.columns is not None:
+            x = parts[0]
+            named = {name: x[:, j] for j, name in enumerate(self.columns.features)}
+            return (named, *parts[1:])
+        return parts
+
+    # -- contract --------------------------------------------------------------------
+    def _extra_state(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.seed = int(state.get("seed", self.seed))
+
+    def shard(self, rank: int, world_size: int) -> StreamSource:
+        """This source restricted to shard `rank` of `world_size` (see `_order.py`)."""
+        check_shard(rank, world_size)
+        clone = copy.copy(self)
+        clone.rank, clone.world_size = int(rank), int(world_size)
+        clone._epoch, clone._batches_done, clone.stats = self._epoch, 0, {}
+        clone._prefetchers = weakref.WeakSet()
+        clone._lock = threading.Lock()
+        clone._units = clone._compute_units()
+        return clone
+
+    def close(self) -> None:
+        """Stop any prefetch thread still running (iterating again restarts one)."""
+        with self._lock:
+            prefetchers = list(self._prefetchers)
+        for prefetcher in prefetchers:
+            prefetcher.close()

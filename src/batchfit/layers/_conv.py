@@ -1,0 +1,251 @@
+"""Channels-last convolution and pooling layers (Keras layout at the boundary).
+
+NOTE [ Channels-last without copies ]
+Inputs arrive as `(N, H, W, C)`. `x.permute(0, 3, 1, 2)` is a view whose memory
+is torch's `channels_last` format, which the CPU (oneDNN) and CUDA kernels take
+as is, so convolution and pooling run without transposing data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from batchfit import activations, initializers
+from batchfit.layers._base import Layer, Shape, register_layer
+
+__all__ = [
+    "AveragePooling2D",
+    "Conv2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "MaxPooling2D",
+]
+
+
+def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"{what} must be an int or a pair, got {value!r}")
+    return (pair[0], pair[1])
+
+
+def _check_padding(padding: str, name: str) -> str:
+    padding = padding.lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{name}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's 'same' padding: output ceil(size / stride), extra on the far side."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_same(
+    x: torch.Tensor,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    value: float = 0.0,
+) -> torch.Tensor:
+    top, bottom = _same_pads(x.shape[2], kernel[0], strides[0], dilation[0])
+    left, right = _same_pads(x.shape[3], kernel[1], strides[1], dilation[1])
+    if top == bottom == left == right == 0:
+        return x
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
+def _check_rank4(layer: Layer, input_shape: Shape) -> None:
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer.name}: expected channels-last images (batch, height, width, channels), "
+            f"got input shape {tuple(input_shape)}"
+        )
+
+
+@register_layer
+class Conv2D(Layer):
+    """2-D convolution over channels-last images.
+
+    Args:
+        filters: output channels.
+        kernel_size: int or (height, width).
+        strides: int or pair.
+        padding: 'valid' or 'same' (TensorFlow's asymmetric 'same').
+        dilation_rate: int or pair.
+        activation: Keras activation name or callable.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | Sequence[int],
+        strides: int | Sequence[int] = (1, 1),
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = (1, 1),
+        activation: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.name}: only data_format='channels_last' is supported")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = _check_padding(padding, self.name)
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel: nn.Parameter | None = None
+        self.bias: nn.Parameter | None = None
+        if self.declared_input_shape is not None:
+            self.build((None, *self.declared_input_shape))
+
+    def build(self, input_shape: Shape) -> None:
+        _check_rank4(self, input_shape)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel dimension must be known")
+        kh, kw = self.kernel_size
+        fan_in, fan_out = kh * kw * channels, kh * kw * self.filters
+        kernel = torch.empty(self.filters, channels, kh, kw)
+        initializers.get(self.kernel_initializer)(kernel, fan_in, fan_out)
+        self.kernel = nn.Parameter(kernel)
+        if self.use_bias:
+            bias = torch.empty(self.filters)
+            initializers.get(self.bias_initializer)(bias, fan_in, fan_out)
+            self.bias = nn.Parameter(bias)
+        super().build(input_shape)
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(
+                f"{self.name}: expected channels-last images (batch, height, width, channels), "
+                f"got a tensor of shape {tuple(x.shape)}"
+            )
+        x = x.permute(0, 3, 1, 2)  # see NOTE [ Channels-last without copies ]
+        padding: Any = 0
+        if self.padding == "same":
+            if self.strides == (1, 1):
+                padding = "same"
+            else:
+                x = _pad_same(x, self.kernel_size, self.strides, self.dilation_rate)
+        y = F.conv2d(x, self.kernel, self.bias, self.strides, padding, self.dilation_rate)
+        if self.activation is not None:
+            y = self.activation(y)
+        return y.permute(0, 2, 3, 1)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Kernel in Keras layout `(kh, kw, in, out)`, then the bias."""
+        weights = super().get_weights()
+        weights[0] = np.ascontiguousarray(weights[0].transpose(2, 3, 1, 0))
+        return weights
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        weights = list(weights)
+        if weights:
+            weights[0] = np.asarray(weights[0]).transpose(3, 2, 0, 1)
+        super().set_weights(weights)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.name_of(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+
+
+class _Pooling2D(Layer):
+    def __init__(
+        self,
+        pool_size: int | Sequence[int] = (2, 2),
+        strides: int | Sequence[int] | None = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.name}: only data_format='channels_last' is supported")
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides") if strides is not None else self.pool_size
+        self.padding = _check_padding(padding, self.name)
+
+    def build(self, input_shape: Shape) -> None:
+        _check_rank4(self, input_shape)
+        super().build(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
+
+
+@register_layer
+class MaxPooling2D(_Pooling2D):
+    """Max pooling over channels-last images."""
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2)
+        if self.padding == "same":
+            x = _pad_same(x, self.pool_size, self.strides, value=-math.inf)
+        return F.max_pool2d(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
+
+
+@register_layer
+class AveragePooling2D(_Pooling2D):
+    """Average pooling; with 'same' padding, padded cells are not counted (as Keras)."""
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2)
+        if self.padding == "valid":
+            return F.avg_pool2d(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
+        ones = torch.ones_like(x[:1, :1])
+        total = F.avg_pool2d(_pad_same(x, self.pool_size, self.strides), self.pool_size, self.strides)
+        count = F.avg_pool2d(
+            _pad_same(ones, self.pool_size, self.strides), self.pool_size, self.strides
+        )
+        return (total / count).permute(0, 2, 3, 1)
+
+
+@register_layer
+class GlobalAveragePooling2D(Layer):
+    """Mean over height and width: `(N, H, W, C) -> (N, C)`."""
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2))
+
+
+@register_layer
+class GlobalMaxPooling2D(Layer):
+    """Max over height and width: `(N, H, W, C) -> (N, C)`."""
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(1, 2))

@@ -1,0 +1,452 @@
+"""`Model`: the Keras training surface over any `torch.nn.Module`.
+
+The model delegates: `_engine.step.Step` does the math of a batch,
+`_engine.loop` the epochs and callbacks. This class resolves Keras names once
+(`compile`), checks user input at the door, and formats Keras returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from batchfit import losses as losses_module
+from batchfit import optimizers as optimizers_module
+from batchfit._engine import adapters, loop
+from batchfit._engine.logs import format_return
+from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
+from batchfit.callbacks import Callback, CallbackList, History
+from batchfit.data import Source
+
+__all__ = ["Model"]
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Model:
+    """Keras' `compile`/`fit`/`evaluate`/`predict` and `*_on_batch` for a torch module.
+
+    Args:
+        module: any `torch.nn.Module`; its `forward` takes the batch's x.
+        name: model name (used in summaries and saved configs).
+        device: where weights and batches live (default CUDA when available).
+
+    Example:
+        >>> model = Model(torch.nn.Sequential(torch.nn.Linear(8, 1)))
+        >>> model.compile(optimizer="adam", loss="mse")
+        >>> history = model.fit(x, y, epochs=3)
+    """
+
+    def __init__(
+        self,
+        module: nn.Module | None = None,
+        *,
+        name: str | None = None,
+        device: str | torch.device | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            if {"inputs", "outputs"} & set(kwargs):
+                raise TypeError(
+                    "the Keras functional API (Model(inputs, outputs)) is not supported; wrap a "
+                    "torch.nn.Module (Model(module)) or use Sequential"
+                )
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        if module is None or not isinstance(module, nn.Module):
+            raise TypeError(f"Model wraps a torch.nn.Module, got {module!r}")
+        self.name = name or "model"
+        self.device = torch.device(device) if device is not None else _default_device()
+        self._module: nn.Module = module.to(self.device)
+        self._step: Step | None = None
+        self._compile_config: dict[str, Any] = {}
+        self.optimizer: optimizers_module.Optimizer | None = None
+        self.loss: losses_module.Loss | None = None
+        self.stop_training = False
+        self.history: History | None = None
+        self._train_calls = 0
+
+    # -- the torch side ------------------------------------------------------------
+    @property
+    def module(self) -> nn.Module:
+        """The underlying torch module (weights, forward)."""
+        return self._module
+
+    def __call__(self, x: Any) -> Any:
+        """Forward pass on tensors, as a torch module would do it."""
+        return self._module(x)
+
+    def to(self, device: str | torch.device) -> Model:
+        """Move weights (and optimizer state) to `device`."""
+        self.device = torch.device(device)
+        self._module.to(self.device)
+        if self._step is not None:
+            self._step.device = self.device
+        return self
+
+    # -- compile ---------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer: str | optimizers_module.Optimizer | torch.optim.Optimizer = "rmsprop",
+        loss: str | losses_module.Loss | nn.Module | Callable[..., torch.Tensor] | None = None,
+        metrics: Sequence[Any] | None = None,
+        *,
+        jit_compile: bool = False,
+        accumulate_steps: int = 1,
+        precision: str | None = None,
+    ) -> None:
+        """Choose optimizer, loss and metrics (Keras names, instances, or torch objects).
+
+        Args:
+            optimizer: a Keras name ('adam'), a batchfit optimizer, or a torch optimizer.
+            loss: a Keras name or alias, a `batchfit.losses.Loss`, a torch loss
+                module, or a callable `(y_true, y_pred)`.
+            metrics: Keras names ('accuracy', 'mae', 'auc', ...), Metric objects
+                or callables `(y_true, y_pred)`.
+            jit_compile: run the forward pass through `torch.compile`.
+            accumulate_steps: apply the optimizer every k batches with the averaged
+                gradient (simulates a k times larger batch).
+            precision: None (float32), 'bf16' or 'fp16' autocast.
+        """
+        if not isinstance(accumulate_steps, int) or accumulate_steps < 1:
+            raise ValueError(f"accumulate_steps must be a positive integer, got {accumulate_steps!r}")
+        metrics = list(metrics or [])
+        if isinstance(metrics, (str, bytes)):
+            raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = None if loss is None else losses_module.get(loss)
+        for spec in metrics:  # fail now on unknown names rather than at the first batch
+            if isinstance(spec, str):
+                from batchfit import metrics as metrics_module
+
+                if spec.lower() not in metrics_module.names():
+                    raise ValueError(
+                        f"unknown metric {spec!r}; valid names: {', '.join(metrics_module.names())}"
+                    )
+        forward_module = torch.compile(self._module) if jit_compile else None
+        self._step = Step(
+            self._module,
+            self.loss,
+            self.optimizer,
+            metrics,
+            self.device,
+            accumulate_steps=accumulate_steps,
+            precision=precision,
+            forward_module=forward_module,  # type: ignore[arg-type]
+        )
+        self._compile_config = {
+            "optimizer": self.optimizer.get_config(),
+            "loss": self.loss.get_config() if self.loss is not None else None,
+            "metrics": [m for m in metrics if isinstance(m, str)],
+            "accumulate_steps": accumulate_steps,
+            "precision": precision,
+        }
+
+    @property
+    def compiled(self) -> bool:
+        return self._step is not None
+
+    def _require_step(self, what: str) -> Step:
+        if self._step is None:
+            raise RuntimeError(f"call model.compile(optimizer, loss) before {what}()")
+        return self._step
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """Names of the returned values, loss first (known after the first batch)."""
+        step = self._step
+        if step is None:
+            return []
+        if not step.ready:
+            return ["loss", *[m if isinstance(m, str) else getattr(m, "name", "metric") for m in step.metric_specs]]
+        return ["loss", *[m.name for m in step.metrics]]
+
+    def reset_metrics(self) -> None:
+        if self._step is not None:
+            self._step.reset_metrics()
+
+    # -- batch level ---------------------------------------------------------------------
+    def _batch_tensors(
+        self, step: Step, x: Any, y: Any, sample_weight: Any, class_weight: Any
+    ) -> tuple[Any, torch.Tensor | None, torch.Tensor | None, int]:
+        if class_weight is not None and y is not None:
+            cw = adapters.class_weights_for(y, class_weight)
+            sample_weight = cw if sample_weight is None else np.asarray(sample_weight) * cw
+        xt, yt, swt = step.to_tensors(x, y, sample_weight)
+        n = batch_size_of(xt)
+        if n == 0:
+            raise ValueError("the batch is empty (0 samples)")
+        if yt is not None and yt.shape[0] != n:
+            raise ValueError(
+                f"x and y must have the same number of samples, got {n} in x and "
+                f"{yt.shape[0]} in y"
+            )
+        if swt is not None and swt.shape[0] != n:
+            raise ValueError(f"sample_weight has {swt.shape[0]} entries for a batch of {n} samples")
+        return xt, yt, swt, n
+
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        return_dict: bool = False,
+        reset_metrics: bool = True,
+    ) -> float | list[float] | dict[str, float]:
+        """One gradient step on one batch (the same step `fit` runs).
+
+        Returns:
+            The batch loss (a float) when there are no metrics, else
+            `[loss, *metrics]`, or a dict with `return_dict=True`. Metrics cover
+            this batch only unless `reset_metrics=False`.
+
+        Raises:
+            NonFiniteLoss: the loss was NaN/inf; the weights were not changed.
+        """
+        step = self._require_step("train_on_batch")
+        xt, yt, swt, n = self._batch_tensors(step, x, y, sample_weight, class_weight)
+        self._train_calls += 1
+        try:
+            loss, y_pred = step.train(xt, yt, swt)
+        except NonFiniteLoss as e:
+            raise NonFiniteLoss(e.value, f"in train_on_batch call {self._train_calls}") from None
+        if reset_metrics:
+            step.reset_metrics()
+        step.update_metrics(loss, yt, y_pred, swt, n)
+        return self._batch_return(step, return_dict)
+
+    def test_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss and metrics of one batch, without updating weights."""
+        step = self._require_step("test_on_batch")
+        xt, yt, swt, n = self._batch_tensors(step, x, y, sample_weight, None)
+        loss, y_pred = step.test(xt, yt, swt)
+        step.reset_metrics()
+        step.update_metrics(loss, yt, y_pred, swt, n)
+        return self._batch_return(step, return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Predictions for one batch, as NumPy."""
+        step = self._predict_step()
+        xt, _, _ = step.to_tensors(x)
+        return loop._to_numpy(step.predict(xt))
+
+    def _batch_return(self, step: Step, return_dict: bool) -> float | list[float] | dict[str, float]:
+        values = {k: v.item() for k, v in step.results().items()}
+        return format_return(values, return_dict)
+
+    def _predict_step(self) -> Step:
+        if self._step is None:  # predicting needs no compile, as in Keras
+            self._step = Step(self._module, None, None, [], self.device)
+            self._step.ready = True
+        return self._step
+
+    # -- dataset level ----------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> History:
+        """Train for `epochs` over arrays or any batch source; returns a `History`.
+
+        `x` may be NumPy/torch/pandas data (with `y`), a `batchfit.data` source,
+        or any iterable of `(x, y[, sample_weight])` batches. With arrays,
+        `shuffle` reshuffles every epoch and `validation_split` holds out the
+        last fraction (before shuffling), as Keras does.
+        """
+        step = self._require_step("fit")
+        if epochs < 1 and initial_epoch >= epochs:
+            raise ValueError(f"epochs must be larger than initial_epoch, got {epochs} and {initial_epoch}")
+        if validation_split and validation_data is not None:
+            raise ValueError("give validation_split or validation_data, not both")
+        if validation_split:
+            (x, y, sample_weight), val = adapters.split_for_validation(
+                x, y, sample_weight, validation_split
+            )
+            validation_data = val
+        if batch_size is not None and isinstance(x, Source):
+            raise ValueError(
+                "batch_size is set by the source (e.g. batchfit.data.csv(..., batch_size=256)); "
+                "do not pass it to fit"
+            )
+        source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle)
+        validation = None
+        if validation_data is not None:
+            validation = self._validation_source(validation_data, validation_batch_size or batch_size)
+        return loop.fit_loop(
+            self,
+            step,
+            source,
+            epochs=epochs,
+            verbose=loop.resolve_verbose(verbose),
+            callbacks=list(callbacks or []),
+            validation=validation,
+            validation_freq=validation_freq,
+            validation_steps=validation_steps,
+            class_weight=class_weight,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+        )
+
+    def _validation_source(self, data: Any, batch_size: int | None) -> Source:
+        if isinstance(data, Source):
+            return data
+        if isinstance(data, tuple) and len(data) in (2, 3):
+            return adapters.to_source(
+                data[0], data[1], data[2] if len(data) == 3 else None,
+                batch_size=batch_size, shuffle=False, what="validation_data",
+            )
+        return adapters.to_source(data, batch_size=batch_size, shuffle=False, what="validation_data")
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss and metrics over the data: a float, `[loss, *metrics]`, or a dict."""
+        step = self._require_step("evaluate")
+        source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=False)
+        cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
+        cbs.call("on_test_begin", None)
+        values = loop.evaluate_loop(self, step, source, steps=steps, callbacks=cbs)
+        cbs.call("on_test_end", values)
+        return format_return(values, return_dict)
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        output: str | None = None,
+    ) -> Any:
+        """Predictions as NumPy; with `output="preds.parquet"`, streamed to that file."""
+        step = self._predict_step()
+        source = adapters.to_source(x, batch_size=batch_size, shuffle=False)
+        cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
+        cbs.call("on_predict_begin", None)
+        sink = None
+        if output is not None:
+            from batchfit.data._sink import ParquetSink
+
+            sink = ParquetSink(output)
+        try:
+            result = loop.predict_loop(step, source, steps=steps, callbacks=cbs, sink=sink)
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        if sink is not None:
+            sink.close()
+            result = output
+        cbs.call("on_predict_end", None)
+        return result
+
+    # -- weights -------------------------------------------------------------------------
+    def _weight_owners(self) -> list[Any]:
+        from batchfit.layers import Layer
+
+        layers = [m for m in self._module.modules() if isinstance(m, Layer)]
+        return layers
+
+    def get_weights(self) -> list[np.ndarray]:
+        """All weights as NumPy arrays, in Keras order and layout."""
+        layers = self._weight_owners()
+        if layers:
+            return [w for layer in layers for w in layer.get_weights()]
+        return [
+            t.detach().cpu().numpy().copy()
+            for t in self._module.state_dict().values()
+            if t.is_floating_point()
+        ]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set all weights from arrays in `get_weights()` order."""
+        weights = list(weights)
+        layers = self._weight_owners()
+        if layers:
+            counts = [len(layer.weights) for layer in layers]
+            if sum(counts) != len(weights):
+                raise ValueError(f"the model has {sum(counts)} weight arrays, got {len(weights)}")
+            i = 0
+            for layer, count in zip(layers, counts):
+                layer.set_weights(weights[i : i + count])
+                i += count
+            return
+        targets = [t for t in self._module.state_dict().values() if t.is_floating_point()]
+        if len(targets) != len(weights):
+            raise ValueError(f"the model has {len(targets)} weight arrays, got {len(weights)}")
+        with torch.no_grad():
+            for t, w in zip(targets, weights):
+                arr = np.asarray(w)
+                if tuple(arr.shape) != tuple(t.shape):
+                    raise ValueError(f"expected a weight of shape {tuple(t.shape)}, got {arr.shape}")
+                t.copy_(torch.as_tensor(arr, dtype=t.dtype))
+
+    def count_params(self) -> int:
+        return sum(p.numel() for p in self._module.parameters())
+
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> str:
+        """Print (and return) a table of layers, output shapes and parameter counts."""
+        from batchfit.models._summary import summary_text
+
+        text = summary_text(self)
+        (print_fn or print)(text)
+        return text
+
+    # -- saving ------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {"class_name": "Model", "name": self.name, "module": type(self._module).__qualname__}
+
+    def save(self, path: str) -> None:
+        """Save architecture, weights and compile settings in one safetensors file."""
+        from batchfit.models._saving import save_model
+
+        save_model(self, path)
+
+    def save_weights(self, path: str) -> None:
+        """Save the weights only (safetensors)."""
+        from batchfit.models._saving import save_weights
+
+        save_weights(self, path)
+
+    def load_weights(self, path: str) -> None:
+        """Load weights saved by `save_weights` or `save` (never runs code from the file)."""
+        from batchfit.models._saving import load_weights
+
+        load_weights(self, path)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} on {self.device}, {self.count_params():,} params>"

@@ -1,0 +1,438 @@
+"""Keras' `ImageDataGenerator`, batched, reproducible, with streamed statistics.
+
+Existing Keras code runs with only its import changed. What differs, on purpose:
+
+- `flow(...)` and `flow_from_directory(...)` return finite one-pass sources:
+  a `for` loop ends after one epoch (Keras' never ends); `model.fit(flow,
+  epochs=10)` reshuffles every epoch; `next(flow)` still runs on endlessly.
+- `fit(data)` streams: arrays, an image folder or any batch source, in one
+  pass and memory independent of the number of images; the statistics are
+  exact over all of it, not a sample.
+- Featurewise options used before `fit` raise instead of warning.
+- Randomness is owned by each flow (`seed`, epoch, batch index), never the
+  global NumPy RNG, so epochs are reproducible and resumable.
+- Augmentation folds the geometry into one affine map per image and resamples
+  once (OpenCV on CPU when installed, batched torch otherwise; see
+  NOTE [ Affine conventions ] in `batchfit.transforms._affine`).
+- Keras' legacy code shifts along the other axis than a shift range's name
+  says and centres non-square images half a pixel-difference off; here
+  `width_shift_range` moves columns, `height_shift_range` rows, about the
+  true centre. Brightness skips Keras' round trip through 8-bit integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from batchfit.preprocessing import _fitting
+from batchfit.preprocessing._params import draw_parameters, parse_shift_range, parse_zoom_range
+from batchfit.transforms._affine import (
+    FILL_MODES,
+    affine_matrices,
+    default_backend,
+    parallel_chunks,
+    warp_affine,
+)
+
+__all__ = ["ImageDataGenerator"]
+
+_GEOMETRIC = ("theta", "tx", "ty", "shear")
+
+
+class ImageDataGenerator:
+    """Real-time image augmentation and normalisation with Keras' arguments.
+
+    Args:
+        featurewise_center: subtract the data set's per-channel mean (needs `fit`).
+        samplewise_center: subtract each image's mean.
+        featurewise_std_normalization: divide by the data set's per-channel std
+            (implies `featurewise_center`, needs `fit`).
+        samplewise_std_normalization: divide each image by its std.
+        zca_whitening: apply ZCA whitening (implies `featurewise_center`, needs `fit`).
+        zca_epsilon: added to the covariance eigenvalues before whitening.
+        rotation_range: degrees; angle drawn from `[-r, r]`.
+        width_shift_range: float < 1 fraction of the width, float >= 1 pixels,
+            int (integer pixels in `(-k, k)`) or list (a random element, +/-).
+        height_shift_range: as `width_shift_range`, for rows.
+        brightness_range: pair `(low, high)` of brightness factors.
+        shear_range: shear angle in degrees, drawn from `[-s, s]`.
+        zoom_range: float `z` for `[1 - z, 1 + z]` or a pair `[low, high]`.
+        channel_shift_range: intensity drawn from `[-c, c]` added to all channels.
+        fill_mode: "constant", "nearest", "reflect" or "wrap" outside the image.
+        cval: fill value for "constant".
+        horizontal_flip: flip half of the images left-right.
+        vertical_flip: flip half of the images up-down.
+        rescale: factor applied after augmentation (e.g. 1/255); None or 0 for none.
+        preprocessing_function: called on each image (rank 3) after augmentation.
+        data_format: "channels_last" (default) or "channels_first".
+        validation_split: fraction held out for `subset="validation"`.
+        interpolation_order: 0 nearest, 1 bilinear (default), 3 bicubic.
+        dtype: output dtype (float32 by default).
+        backend: resampler, "opencv" or "torch"; None picks the fastest for the data.
+
+    Example:
+        >>> datagen = ImageDataGenerator(featurewise_center=True, rotation_range=20)
+        >>> datagen.fit(x_train)                      # one streamed pass
+        >>> for x_batch, y_batch in datagen.flow(x_train, y_train, batch_size=32):
+        ...     model.train_on_batch(x_batch, y_batch)  # ends after one epoch
+    """
+
+    def __init__(
+        self,
+        featurewise_center: bool = False,
+        samplewise_center: bool = False,
+        featurewise_std_normalization: bool = False,
+        samplewise_std_normalization: bool = False,
+        zca_whitening: bool = False,
+        zca_epsilon: float = 1e-6,
+        rotation_range: float = 0,
+        width_shift_range: float | int | Sequence[float] = 0.0,
+        height_shift_range: float | int | Sequence[float] = 0.0,
+        brightness_range: Sequence[float] | None = None,
+        shear_range: float = 0.0,
+        zoom_range: float | Sequence[float] = 0.0,
+        channel_shift_range: float = 0.0,
+        fill_mode: str = "nearest",
+        cval: float = 0.0,
+        horizontal_flip: bool = False,
+        vertical_flip: bool = False,
+        rescale: float | None = None,
+        preprocessing_function: Callable[[np.ndarray], np.ndarray] | None = None,
+        data_format: str | None = None,
+        validation_split: float = 0.0,
+        interpolation_order: int = 1,
+        dtype: Any = None,
+        backend: str | None = None,
+    ) -> None:
+        if data_format is None:
+            data_format = "channels_last"
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                f'data_format must be "channels_last" or "channels_first", got {data_format!r}'
+            )
+        if fill_mode not in FILL_MODES:
+            raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
+        if validation_split and not 0 < validation_split < 1:
+            raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+        if brightness_range is not None and (
+            not isinstance(brightness_range, (tuple, list)) or len(brightness_range) != 2
+        ):
+            raise ValueError(f"brightness_range must be a pair of floats, got {brightness_range!r}")
+        if interpolation_order not in (0, 1, 3):
+            raise ValueError(f"interpolation_order must be 0, 1 or 3, got {interpolation_order!r}")
+        if backend not in (None, "opencv", "torch"):
+            raise ValueError(f"backend must be None, 'opencv' or 'torch', got {backend!r}")
+        if rotation_range < 0 or shear_range < 0 or channel_shift_range < 0:
+            raise ValueError("rotation_range, shear_range and channel_shift_range must be >= 0")
+        # Keras: std normalisation and ZCA both imply centring; ZCA replaces std scaling.
+        self.featurewise_center = bool(
+            featurewise_center or featurewise_std_normalization or zca_whitening
+        )
+        self.featurewise_std_normalization = bool(featurewise_std_normalization) and not bool(
+            zca_whitening
+        )
+        self.samplewise_center = bool(samplewise_center or samplewise_std_normalization)
+        self.samplewise_std_normalization = bool(samplewise_std_normalization)
+        self.zca_whitening = bool(zca_whitening)
+        self.zca_epsilon = float(zca_epsilon)
+        self.rotation_range = float(rotation_range)
+        self.width_shift_range = parse_shift_range(width_shift_range, "width_shift_range")
+        self.height_shift_range = parse_shift_range(height_shift_range, "height_shift_range")
+        self.brightness_range = (
+            None if brightness_range is None else (float(brightness_range[0]), float(brightness_range[1]))
+        )
+        self.shear_range = float(shear_range)
+        self.zoom_range = parse_zoom_range(zoom_range)
+        self.channel_shift_range = float(channel_shift_range)
+        self.fill_mode = fill_mode
+        self.cval = float(cval)
+        self.horizontal_flip = bool(horizontal_flip)
+        self.vertical_flip = bool(vertical_flip)
+        self.rescale = rescale
+        self.preprocessing_function = preprocessing_function
+        self.data_format = data_format
+        self.channel_axis, self.row_axis, self.col_axis = (
+            (3, 1, 2) if data_format == "channels_last" else (1, 2, 3)
+        )
+        self._validation_split = float(validation_split)
+        self.interpolation_order = int(interpolation_order)
+        self.dtype = np.dtype(dtype or "float32")
+        self.backend = backend
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.zca_whitening_matrix: np.ndarray | None = None
+
+    # -- statistics -------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any,
+        augment: bool = False,
+        rounds: int = 1,
+        seed: int | None = None,
+        batch_size: int = 256,
+    ) -> ImageDataGenerator:
+        """Compute the featurewise statistics over ALL of `x` in one streamed pass.
+
+        Args:
+            x: a rank-4 array, an image-folder path, or any batch source or
+                iterable of batches (the first element of each tuple is used).
+            augment: gather the statistics on randomly augmented images.
+            rounds: augmentation passes when `augment` is True.
+            seed: seed of the augmentation draws.
+            batch_size: images reduced at a time (memory, not results).
+
+        Returns:
+            self, with `mean`, `std` and `zca_whitening_matrix` set as configured.
+
+        Raises:
+            ValueError: wrong rank or channel count, no images, or a ZCA matrix
+                that would not fit in memory (raised before reading the data).
+        """
+        _fitting.fit_generator(self, x, augment, rounds, seed, batch_size)
+        return self
+
+    def _check_fitted(self) -> None:
+        missing = [
+            name
+            for name, on, value in (
+                ("featurewise_center", self.featurewise_center, self.mean),
+                ("featurewise_std_normalization", self.featurewise_std_normalization, self.std),
+                ("zca_whitening", self.zca_whitening, self.zca_whitening_matrix),
+            )
+            if on and value is None
+        ]
+        if missing:
+            raise RuntimeError(
+                f"this ImageDataGenerator uses {', '.join(missing)}, which need data-set "
+                "statistics: call datagen.fit(data) first (data: an array, a folder, or a source)"
+            )
+
+    # -- one image (Keras' per-image API) ---------------------------------------------
+    def get_random_transform(self, img_shape: Sequence[int], seed: int | None = None) -> dict:
+        """Random transform parameters for one image of `img_shape` (Keras' keys).
+
+        Uses its own generator (`np.random.default_rng(seed)`), never the global RNG.
+        """
+        h, w = img_shape[self.row_axis - 1], img_shape[self.col_axis - 1]
+        params = draw_parameters(self, np.random.default_rng(seed), 1, int(h), int(w))
+        return {k: (None if v is None else v[0].item()) for k, v in params.items()}
+
+    def apply_transform(self, x: np.ndarray, transform_parameters: dict) -> np.ndarray:
+        """Apply the transform described by `transform_parameters` to one image (rank 3)."""
+        img = np.asarray(x)
+        if img.ndim != 3:
+            raise ValueError(f"apply_transform expects one image of rank 3, got shape {img.shape}")
+        params = {
+            k: None if v is None else np.asarray([v])
+            for k, v in transform_parameters.items()
+        }
+        defaults = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
+        for key, value in defaults.items():
+            if params.get(key) is None:
+                params[key] = np.asarray([value])
+        for key in ("flip_horizontal", "flip_vertical"):
+            params[key] = np.asarray([bool(transform_parameters.get(key, False))])
+        batch = self._to_last(img[None].astype(self.dtype, copy=True))
+        return self._from_last(self._augment(batch, params))[0]
+
+    def random_transform(self, x: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """Apply a random transformation to one image (rank 3)."""
+        return self.apply_transform(x, self.get_random_transform(np.shape(x), seed))
+
+    def standardize(self, x: np.ndarray) -> np.ndarray:
+        """Apply the normalisation configuration to one image or a batch (in place if float).
+
+        Samplewise statistics are per image, also for a batch (Keras' would mix
+        a batch's images). `preprocessing_function` runs first, on each image.
+        """
+        arr = np.asarray(x)
+        if arr.ndim not in (3, 4):
+            raise ValueError(f"standardize expects an image (rank 3) or a batch (rank 4), got {arr.shape}")
+        single = arr.ndim == 3
+        batch = arr[None] if single else arr
+        if batch.dtype != self.dtype:
+            batch = batch.astype(self.dtype)
+        batch = self._to_last(batch)
+        batch = self._standardize_last(batch)
+        out = self._from_last(batch)
+        return out[0] if single else out
+
+    # -- batches -------------------------------------------------------------------------
+    def transform_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment then standardise a batch in `data_format`, drawing from `rng`."""
+        batch = self._to_last(np.asarray(x))
+        if batch.ndim != 4:
+            raise ValueError(f"expected a batch of images of rank 4, got shape {batch.shape}")
+        batch = np.array(batch, dtype=self.dtype)  # a copy: the caller's array stays intact
+        return self._from_last(self._transform_owned(batch, rng))
+
+    def _augment(self, batch: np.ndarray, params: dict, standardize: bool = False) -> np.ndarray:
+        """Channels-last: one warp, then intensity changes, then (optionally) standardise."""
+        n, h, w, _ = batch.shape
+        geometric = any(np.any(params[k] != 0) for k in _GEOMETRIC) or any(
+            np.any(params[k] != 1) for k in ("zx", "zy")
+        )
+        backend = self.backend or default_backend(batch)
+        mats = affine_matrices(h, w, **{k: params[k] for k in _MATRIX_KEYS}) if geometric else None
+        if mats is not None and backend == "torch":
+            # One batched grid_sample over the whole batch (the path for GPUs).
+            batch = warp_affine(
+                batch, mats, fill_mode=self.fill_mode, cval=self.cval, backend="torch",
+                order=self.interpolation_order,
+            ).astype(self.dtype, copy=False)
+        warp_here = mats is not None and backend != "torch"
+        out = np.empty_like(batch) if warp_here else batch
+
+        def work(start: int, stop: int) -> None:
+            part = slice(start, stop)
+            if warp_here:
+                assert mats is not None  # set together with warp_here
+                warp_affine(
+                    batch[part], mats[part], fill_mode=self.fill_mode, cval=self.cval,
+                    backend="opencv", out=out[part], threads=1, order=self.interpolation_order,
+                )
+            elif mats is None:  # flips only: exact and cheaper as slicing
+                _flip_in_place(out[part], params["flip_horizontal"][part], params["flip_vertical"][part])
+            _intensity(out[part], params, part)
+            if standardize:
+                out[part] = self._standardize_last(out[part], zca=False)
+
+        parallel_chunks(n, work)
+        if standardize and self.zca_whitening:
+            out = self._zca(out)
+        return out
+
+    def _standardize_last(self, batch: np.ndarray, zca: bool = True) -> np.ndarray:
+        if self.preprocessing_function is not None:
+            for i in range(batch.shape[0]):
+                batch[i] = self.preprocessing_function(batch[i])
+        if self.rescale:
+            batch *= self.dtype.type(self.rescale)
+        axes = (1, 2, 3)
+        if self.samplewise_center:
+            batch -= batch.mean(axis=axes, keepdims=True)
+        if self.samplewise_std_normalization:
+            batch /= batch.std(axis=axes, keepdims=True) + 1e-6
+        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
+            self._check_fitted()
+        if self.featurewise_center and self.mean is not None:
+            batch -= self._last(self.mean)
+        if self.featurewise_std_normalization and self.std is not None:
+            batch /= self._last(self.std) + 1e-6
+        if zca and self.zca_whitening:
+            batch = self._zca(batch)
+        return batch
+
+    def _zca(self, batch: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        assert self.zca_whitening_matrix is not None  # checked just above
+        flat = batch.reshape(batch.shape[0], -1)
+        matrix = self.zca_whitening_matrix
+        if matrix.shape[0] != flat.shape[1]:
+            raise ValueError(
+                f"the ZCA matrix was fitted on {matrix.shape[0]} features per image, "
+                f"got images of shape {batch.shape[1:]} ({flat.shape[1]} features)"
+            )
+        return (flat @ matrix).astype(self.dtype).reshape(batch.shape)
+
+    def _last(self, stat: np.ndarray) -> np.ndarray:
+        """A per-channel statistic (stored Keras-shaped) broadcastable to channels-last."""
+        return np.asarray(stat, self.dtype).reshape(1, 1, 1, -1)
+
+    def _to_last(self, batch: np.ndarray) -> np.ndarray:
+        if self.data_format == "channels_first" and batch.ndim == 4:
+            return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
+        return batch
+
+    def _from_last(self, batch: np.ndarray) -> np.ndarray:
+        if self.data_format == "channels_first" and batch.ndim == 4:
+            return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        return batch
+
+    # -- flows -------------------------------------------------------------------------
+    def flow(self, x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = True,
+             sample_weight: Any = None, seed: int | None = None, save_to_dir: str | None = None,
+             save_prefix: str = "", save_format: str = "png", ignore_class_split: bool = False,
+             subset: str | None = None) -> Any:  # fmt: skip
+        """Augmented batches of in-memory images: a finite, resumable source (one epoch per loop).
+
+        Args mirror Keras' `flow`. `x` is `(N, H, W, C)` (or a tuple `(images,
+        extra)` whose extra arrays pass through unchanged). Returns an
+        `ArrayFlow`, a `batchfit.data.Source`.
+        """
+        from batchfit.preprocessing._flows import ArrayFlow
+
+        return ArrayFlow(
+            self, x, y, sample_weight=sample_weight, batch_size=batch_size, shuffle=shuffle,
+            seed=seed, save_to_dir=save_to_dir, save_prefix=save_prefix,
+            save_format=save_format, ignore_class_split=ignore_class_split, subset=subset,
+        )
+
+    def flow_from_directory(self, directory: str, target_size: tuple[int, int] = (256, 256),
+                            color_mode: str = "rgb", classes: Sequence[str] | None = None,
+                            class_mode: str | None = "categorical", batch_size: int = 32,
+                            shuffle: bool = True, seed: int | None = None,
+                            save_to_dir: str | None = None, save_prefix: str = "",
+                            save_format: str = "png", follow_links: bool = False,
+                            subset: str | None = None, interpolation: str = "nearest",
+                            keep_aspect_ratio: bool = False, on_bad_files: str = "raise") -> Any:  # fmt: skip
+        """Augmented batches from a class-per-subfolder image tree (Keras' arguments).
+
+        Decodes JPEG/PNG/BMP/PPM/TIFF with Pillow in a thread pool; other
+        files are ignored. `on_bad_files="skip"` drops unreadable files and
+        counts them in `source.bad_files`; the default raises naming the file.
+        """
+        from batchfit.data._images import ImageFolderSource
+
+        if save_to_dir is not None:
+            raise NotImplementedError("save_to_dir is only supported by flow() for now")
+        del save_prefix, save_format
+        return ImageFolderSource(
+            directory, target_size=target_size, color_mode=color_mode, classes=classes,
+            class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            follow_links=follow_links, validation_split=self._validation_split, subset=subset,
+            interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio,
+            on_bad_files=on_bad_files, transform=self._transform_owned,
+            data_format=self.data_format, dtype=self.dtype,
+        )
+
+    def _transform_owned(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment and standardise a channels-last batch the caller owns (changed in place)."""
+        batch = x if x.dtype == self.dtype else x.astype(self.dtype)
+        params = draw_parameters(self, rng, batch.shape[0], batch.shape[1], batch.shape[2])
+        return self._augment(batch, params, standardize=True)
+
+
+_MATRIX_KEYS = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical")
+
+
+def _flip_in_place(x: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> None:
+    for i in np.flatnonzero(horizontal):
+        x[i] = x[i, :, ::-1].copy()
+    for i in np.flatnonzero(vertical):
+        x[i] = x[i, ::-1].copy()
+
+
+def _intensity(x: np.ndarray, params: dict, part: slice) -> None:
+    """Keras' channel shift then brightness, per image, in place."""
+    shift = params.get("channel_shift_intensity")
+    brightness = params.get("brightness")
+    if shift is None and brightness is None:
+        return
+    lo = x.min(axis=(1, 2, 3), keepdims=True)
+    hi = x.max(axis=(1, 2, 3), keepdims=True)
+    if shift is not None:
+        # Keras: add the intensity, clipped to the image's own range.
+        np.clip(x + shift[part].reshape(-1, 1, 1, 1).astype(x.dtype), lo, hi, out=x)
+        lo = x.min(axis=(1, 2, 3), keepdims=True)
+        hi = x.max(axis=(1, 2, 3), keepdims=True)
+    if brightness is not None:
+        factor = brightness[part].reshape(-1, 1, 1, 1).astype(x.dtype)
+        # Keras goes through an 8-bit PIL image: within [0, 255] it scales and
+        # clips at 0..255; data outside that range is scaled about its minimum.
+        in_byte_range = (lo >= 0) & (hi <= 255)
+        scaled = np.where(in_byte_range, np.clip(x * factor, 0, 255), lo + np.clip((x - lo) * factor, 0, hi - lo))
+        x[...] = scaled
