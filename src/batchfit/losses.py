@@ -246,10 +246,7 @@ class _UserFunction(Loss):
         self.torch_order = torch_order
 
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        if self.torch_order:
-            values = self.fn(y_pred, y_true)
-        else:
-            values = self.fn(y_true, y_pred)
+        values = self.fn(y_pred, y_true) if self.torch_order else self.fn(y_true, y_pred)
         if values.dim() == 0:
             return values.reshape(1).expand(y_pred.shape[0])
         return _reduce_last(values)

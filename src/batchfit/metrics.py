@@ -63,34 +63,66 @@ class Metric:
     def result(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def batch_result(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """This batch's value alone (the running state is reset to hold just it)."""
+        self.reset_state()
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
 class Mean(Metric):
-    """Weighted mean of values: states `total` and `count`."""
+    """Weighted mean of values: states `total` and `count`.
+
+    Unweighted counts are known on the host, so they accumulate in a Python
+    number and join the `count` tensor only when the state is read: one
+    device op less per batch.
+    """
 
     def __init__(self, name: str = "mean") -> None:
         super().__init__(name)
         self.add_state("total")
         self.add_state("count")
+        self._host_count = 0
+
+    def _flush(self) -> None:
+        if self._host_count:
+            self._states["count"].add_(self._host_count)
+            self._host_count = 0
+
+    def states(self) -> dict[str, torch.Tensor]:
+        self._flush()
+        return self._states
+
+    def reset_state(self) -> None:
+        self._host_count = 0
+        super().reset_state()
 
     def update_values(self, values: torch.Tensor, sample_weight: torch.Tensor | None) -> None:
         states = self._states
         if sample_weight is None:
             states["total"].add_(values.sum())
-            states["count"].add_(values.numel())
+            self._host_count += values.numel()
         else:
             w = sample_weight.reshape(values.shape[:1] + (1,) * (values.dim() - 1))
             w = w.expand_as(values)
             states["total"].add_((values * w).sum())
             states["count"].add_(w.sum())
 
+    def add_mean(self, mean: torch.Tensor, count: int) -> None:
+        """Add a batch given as its mean over `count` samples (one device op)."""
+        self._states["total"].add_(mean, alpha=count)
+        self._host_count += count
+
     def update_state(self, values: torch.Tensor, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.update_values(values.detach(), kwargs.get("sample_weight"))
 
     def result(self) -> torch.Tensor:
-        s = self._states
+        s = self.states()
         return s["total"] / s["count"].clamp_min(1e-12)
 
 
@@ -116,9 +148,22 @@ class MeanMetricWrapper(Mean):
         if self.reshape_targets and y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
             y_true = y_true.unsqueeze(-1)
         values = self.fn(y_true, y_pred)
-        if sample_weight is not None and values.dim() > 1:
-            values = values.mean(dim=-1)
+        if sample_weight is not None:
+            if values.dtype == torch.bool:
+                values = values.to(y_pred.dtype)
+            if values.dim() > 1:
+                values = values.mean(dim=-1)
         self.update_values(values, sample_weight)
+
+    def batch_result(
+        self, y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        if sample_weight is not None or type(self).result is not MeanMetricWrapper.result:
+            return super().batch_result(y_true, y_pred, sample_weight)
+        if self.reshape_targets and y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true.unsqueeze(-1)
+        values = self.fn(y_true, y_pred)
+        return values.sum() / values.numel()
 
 
 class RootMeanSquaredError(MeanMetricWrapper):
@@ -216,8 +261,10 @@ class AUC(Metric):
     ) -> None:
         pred = y_pred.reshape(y_pred.shape[0], -1).to(self._thresholds.dtype)
         true = (y_true.reshape(y_pred.shape[0], -1) > 0.5).to(pred.dtype)
-        w = torch.ones_like(pred) if sample_weight is None else (
-            sample_weight.reshape(-1, 1).to(pred.dtype).expand_as(pred)
+        w = (
+            torch.ones_like(pred)
+            if sample_weight is None
+            else (sample_weight.reshape(-1, 1).to(pred.dtype).expand_as(pred))
         )
         # bucket b holds predictions in (thresholds[b-1], thresholds[b]]
         bucket = torch.bucketize(pred.reshape(-1), self._thresholds).clamp_max(self.num_thresholds)
@@ -237,30 +284,31 @@ class AUC(Metric):
 
 
 # -- element-wise metric functions (Keras order) ----------------------------------------
+# Accuracies return booleans: summing them is exact and skips a cast per batch.
 def binary_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-    return ((y_pred > 0.5) == (y_true > 0.5)).to(y_pred.dtype)
+    return (y_pred > 0.5) == (y_true > 0.5)
 
 
 def categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-    return (y_pred.argmax(-1) == y_true.argmax(-1)).to(y_pred.dtype)
+    return y_pred.argmax(-1) == y_true.argmax(-1)
 
 
 def sparse_categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     if y_true.dim() == y_pred.dim():
         y_true = y_true.squeeze(-1)
-    return (y_pred.argmax(-1) == y_true).to(y_pred.dtype)
+    return y_pred.argmax(-1) == y_true
 
 
 def top_k_categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     top = y_pred.topk(min(5, y_pred.shape[-1]), dim=-1).indices
-    return (top == y_true.argmax(-1, keepdim=True)).any(-1).to(y_pred.dtype)
+    return (top == y_true.argmax(-1, keepdim=True)).any(-1)
 
 
 def sparse_top_k_categorical_accuracy(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     if y_true.dim() == y_pred.dim():
         y_true = y_true.squeeze(-1)
     top = y_pred.topk(min(5, y_pred.shape[-1]), dim=-1).indices
-    return (top == y_true.long().unsqueeze(-1)).any(-1).to(y_pred.dtype)
+    return (top == y_true.long().unsqueeze(-1)).any(-1)
 
 
 def _squared_error(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
@@ -279,8 +327,14 @@ _ACCURACY = {
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
 }
 
+def _wrapper(
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> Callable[[str], Metric]:
+    return lambda name: MeanMetricWrapper(fn, name)
+
+
 _FACTORIES: dict[str, Callable[[str], Metric]] = {
-    **{k: (lambda n, fn=fn: MeanMetricWrapper(fn, n)) for k, fn in _ACCURACY.items()},
+    **{k: _wrapper(fn) for k, fn in _ACCURACY.items()},
     "mean_squared_error": lambda n: MeanMetricWrapper(_squared_error, n),
     "mean_absolute_error": lambda n: MeanMetricWrapper(_absolute_error, n),
     "root_mean_squared_error": lambda n: RootMeanSquaredError(n),
@@ -354,7 +408,9 @@ def get(
         raise ValueError(f"unknown metric {identifier!r}; valid names: {', '.join(names())}")
     if callable(identifier):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
-    raise TypeError(f"metric must be a name, a Metric or a callable, got {type(identifier).__name__}")
+    raise TypeError(
+        f"metric must be a name, a Metric or a callable, got {type(identifier).__name__}"
+    )
 
 
 def needs_batch_to_resolve(identifier: Any, loss: losses_module.Loss | None) -> bool:

@@ -82,7 +82,9 @@ def to_source(
         raise ValueError(f"{what} is required")
     if isinstance(x, Source):
         if y is not None:
-            raise ValueError(f"y must be None when {what} is a batch source (it yields its own targets)")
+            raise ValueError(
+                f"y must be None when {what} is a batch source (it yields its own targets)"
+            )
         return x
     if is_array_like(x):
         return ArraySource(
@@ -127,7 +129,11 @@ def split_for_validation(
         return a[part]
 
     head, tail = slice(0, split_at), slice(split_at, None)
-    return (cut(xa, head), cut(ya, head), cut(wa, head)), (cut(xa, tail), cut(ya, tail), cut(wa, tail))
+    return (cut(xa, head), cut(ya, head), cut(wa, head)), (
+        cut(xa, tail),
+        cut(ya, tail),
+        cut(wa, tail),
+    )
 
 
 def _length(a: Any) -> int:
@@ -152,7 +158,9 @@ def unpack(batch: Any) -> tuple[Any, Any, Any]:
         return unpack(tuple(batch))
     else:
         return batch, None, None
-    raise ValueError(f"a batch must be (x,), (x, y) or (x, y, sample_weight); got {len(batch)} parts")
+    raise ValueError(
+        f"a batch must be (x,), (x, y) or (x, y, sample_weight); got {len(batch)} parts"
+    )
 
 
 def class_weights_for(y: Any, class_weight: Mapping[int, float]) -> np.ndarray:

@@ -10,7 +10,6 @@ costs nothing, and one that looks pays one host sync.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 import torch
 

@@ -97,7 +97,11 @@ def fit_loop(
             raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
         logs = dict(Logs(step.results))
         _check_epoch_loss(step, logs, epoch, cbs)
-        if validation is not None and (epoch + 1) % validation_freq == 0 and not model.stop_training:
+        if (
+            validation is not None
+            and (epoch + 1) % validation_freq == 0
+            and not model.stop_training
+        ):
             val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=None)
             logs.update({f"val_{k}": v for k, v in val.items()})
         cbs.call("on_epoch_end", epoch, logs)
@@ -133,7 +137,9 @@ def _train_epoch(
             loss, y_pred = step.train(xt, yt, swt)
         except NonFiniteLoss as e:
             if not cbs.handles_nonfinite_loss:
-                raise NonFiniteLoss(e.value, f"at epoch {epoch + 1}, batch {batch_index + 1}") from None
+                raise NonFiniteLoss(
+                    e.value, f"at epoch {epoch + 1}, batch {batch_index + 1}"
+                ) from None
             cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
             model.stop_training = True
             return batch_index + 1
@@ -207,7 +213,7 @@ def predict_loop(
             callbacks.batch("on_predict_batch_begin", i, None)
         y_pred = _to_numpy(step.predict(xt))
         if want and callbacks is not None:
-            callbacks.batch("on_predict_batch_end", i, {"outputs": y_pred})  # type: ignore[dict-item]
+            callbacks.batch("on_predict_batch_end", i, {"outputs": y_pred})
         if sink is not None:
             sink.write(y_pred)
         else:

@@ -49,7 +49,9 @@ def _as_tensor(a: Any, device: torch.device) -> torch.Tensor:
     else:
         arr = np.asarray(a)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"batches must hold numbers, got {type(a).__name__} of dtype {arr.dtype}")
+            raise TypeError(
+                f"batches must hold numbers, got {type(a).__name__} of dtype {arr.dtype}"
+            )
         t = torch.from_numpy(arr)
     if t.device != device:
         t = t.to(device, non_blocking=True)
@@ -105,9 +107,12 @@ class Step:
         self.device = device
         self.accumulate_steps = int(accumulate_steps)
         self.micro_step = 0
-        self.loss_tracker = metrics_module.Mean("loss").to(device)
+        self.loss_tracker = metrics_module.Mean("loss")
+        self.loss_tracker.to(device)
         self.metrics: list[metrics_module.Metric] = []
         self.ready = False
+        #: the last training loss as a float when the step already read it (CPU)
+        self.last_loss: float | None = None
         self._check_finite_now = device.type == "cpu"
         self._sparse = loss is not None and loss.sparse_targets
         self._autocast = self._autocast_factory(precision)
@@ -157,12 +162,17 @@ class Step:
             isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()
         ) or any(not getattr(m, "built", True) for m in module.modules())
         y_pred = None
-        if needs_build or any(metrics_module.needs_batch_to_resolve(m, self.loss) for m in self.metric_specs):
+        if needs_build or any(
+            metrics_module.needs_batch_to_resolve(m, self.loss) for m in self.metric_specs
+        ):
             was_training = module.training
             module.eval()
             with torch.no_grad():
                 y_pred = self._forward(_first_rows(x))
             module.train(was_training)
+        if getattr(module, "input_shape", ()) is None and isinstance(x, torch.Tensor):
+            # a Sequential built from data keeps its shape (for summary and saving)
+            setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(module.parameters())
         self.metrics = [
@@ -180,6 +190,8 @@ class Step:
             self.prepare(x, y)
         if self.loss is None or self.optimizer is None:
             raise RuntimeError("the model must be compiled with a loss and an optimizer to train")
+        if y is None:
+            raise ValueError("training needs targets: got x without y")
         module = self.module
         if not module.training:
             module.train()
@@ -190,10 +202,12 @@ class Step:
             with self._autocast():
                 y_pred = self._forward(x)
                 loss = self.loss(y, y_pred, sample_weight)
-        if self._check_finite_now and not math.isfinite(loss.item()):  # host read: cheap on CPU
-            self.optimizer.zero_grad()
-            self.micro_step = 0
-            raise NonFiniteLoss(loss.item())
+        if self._check_finite_now:  # host read: cheap on CPU, where nothing runs ahead
+            value = self.last_loss = loss.item()
+            if not math.isfinite(value):
+                self.optimizer.zero_grad()
+                self.micro_step = 0
+                raise NonFiniteLoss(value)
         k = self.accumulate_steps
         scaled = loss if k == 1 else loss / k
         if self.scaler is not None:
@@ -229,6 +243,8 @@ class Step:
             self.prepare(x, y)
         if self.loss is None:
             raise RuntimeError("the model must be compiled with a loss to evaluate")
+        if y is None:
+            raise ValueError("evaluating needs targets: got x without y")
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
@@ -252,9 +268,7 @@ class Step:
         batch_size: int,
     ) -> None:
         """Add one batch to the running sums (loss weighted by batch size, as Keras)."""
-        states = self.loss_tracker.states()
-        states["total"].add_(loss * batch_size)
-        states["count"].add_(batch_size)
+        self.loss_tracker.add_mean(loss, batch_size)
         if y is not None:
             for m in self.metrics:
                 m.update_state(y, y_pred, sample_weight)
@@ -269,6 +283,20 @@ class Step:
         out = {"loss": self.loss_tracker.result()}
         for m in self.metrics:
             out[m.name] = m.result()
+        return out
+
+    def batch_results(
+        self,
+        loss: torch.Tensor,
+        y: torch.Tensor | None,
+        y_pred: Any,
+        sample_weight: torch.Tensor | None,
+    ) -> dict[str, float]:
+        """This batch's loss and metrics as floats, leaving the running sums alone."""
+        out = {"loss": self.last_loss if self.last_loss is not None else loss.item()}
+        if y is not None:
+            for m in self.metrics:
+                out[m.name] = m.batch_result(y, y_pred, sample_weight).item()
         return out
 
     def metric_states(self) -> list[torch.Tensor]:

@@ -94,7 +94,10 @@ class CallbackList:
         for hook in _BATCH_HOOKS:
             self._batch[hook] = [getattr(cb, hook) for cb in self.callbacks if _overrides(cb, hook)]
         for cb in self.callbacks:
-            for old, new in (("on_batch_begin", "on_train_batch_begin"), ("on_batch_end", "on_train_batch_end")):
+            for old, new in (
+                ("on_batch_begin", "on_train_batch_begin"),
+                ("on_batch_end", "on_train_batch_end"),
+            ):
                 if _overrides(cb, old):
                     self._batch[new].append(getattr(cb, old))
         self.wants_train_batch_begin = bool(self._batch["on_train_batch_begin"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchfit.layers._base import Layer, register_layer
+from batchfit.layers._base import Layer, layer_registry, register_layer
 from batchfit.layers._conv import (
     AveragePooling2D,
     Conv2D,
@@ -12,11 +12,7 @@ from batchfit.layers._conv import (
 )
 from batchfit.layers._core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from batchfit.layers._norm import BatchNormalization
-
-try:  # written alongside; present once the images work lands
-    from batchfit.layers._normalization import Normalization
-except ImportError:  # pragma: no cover
-    pass
+from batchfit.layers._normalization import Normalization
 
 __all__ = [
     "Activation",
@@ -34,5 +30,6 @@ __all__ = [
     "MaxPooling2D",
     "Normalization",
     "Reshape",
+    "layer_registry",
     "register_layer",
 ]

@@ -113,7 +113,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        self.kernel: nn.Parameter | None = None
+        self.kernel: nn.Parameter = None  # type: ignore[assignment]  # made by build()
         self.bias: nn.Parameter | None = None
         if self.declared_input_shape is not None:
             self.build((None, *self.declared_input_shape))
@@ -143,7 +143,10 @@ class Conv2D(Layer):
         x = x.permute(0, 3, 1, 2)  # see NOTE [ Channels-last without copies ]
         padding: Any = 0
         if self.padding == "same":
-            if self.strides == (1, 1):
+            symmetric = all(
+                (k - 1) * d % 2 == 0 for k, d in zip(self.kernel_size, self.dilation_rate)
+            )
+            if self.strides == (1, 1) and symmetric:
                 padding = "same"
             else:
                 x = _pad_same(x, self.kernel_size, self.strides, self.dilation_rate)
@@ -228,7 +231,9 @@ class AveragePooling2D(_Pooling2D):
         if self.padding == "valid":
             return F.avg_pool2d(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
         ones = torch.ones_like(x[:1, :1])
-        total = F.avg_pool2d(_pad_same(x, self.pool_size, self.strides), self.pool_size, self.strides)
+        total = F.avg_pool2d(
+            _pad_same(x, self.pool_size, self.strides), self.pool_size, self.strides
+        )
         count = F.avg_pool2d(
             _pad_same(ones, self.pool_size, self.strides), self.pool_size, self.strides
         )

@@ -31,7 +31,7 @@ class InputLayer(Layer):
         return x
 
 
-def Input(shape: Sequence[int | None], name: str | None = None, **kwargs: Any) -> InputLayer:  # noqa: N802
+def Input(shape: Sequence[int | None], name: str | None = None, **kwargs: Any) -> InputLayer:
     """Keras' `Input(shape=...)`: the input declaration of a `Sequential`."""
     return InputLayer(shape=shape, name=name, **kwargs)
 
@@ -67,7 +67,7 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        self.kernel: nn.Parameter | None = None
+        self.kernel: nn.Parameter = None  # type: ignore[assignment]  # made by build()
         self.bias: nn.Parameter | None = None
         if self.declared_input_shape is not None:
             self.build((None, *self.declared_input_shape))
@@ -86,8 +86,13 @@ class Dense(Layer):
         super().build(input_shape)
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.kernel is not None  # built
-        y = F.linear(x, self.kernel.t(), self.bias)
+        kernel, bias = self.kernel, self.bias
+        if bias is not None and x.dim() == 2:
+            y = torch.addmm(bias, x, kernel)  # one fused BLAS call, no transpose view
+        else:
+            y = x @ kernel
+            if bias is not None:
+                y = y + bias
         return y if self.activation is None else self.activation(y)
 
     def get_config(self) -> dict[str, Any]:
@@ -153,13 +158,12 @@ class Reshape(Layer):
     def build(self, input_shape: Shape) -> None:
         known = [d for d in input_shape[1:] if d is not None]
         size = math.prod(known)
-        target = [d for d in self.target_shape if d != -1]
-        if len(known) == len(input_shape) - 1 and -1 not in self.target_shape:
-            if size != math.prod(target):
-                raise ValueError(
-                    f"{self.name}: cannot reshape samples of shape {tuple(input_shape[1:])} "
-                    f"({size} values) to {self.target_shape}"
-                )
+        all_known = len(known) == len(input_shape) - 1
+        if all_known and -1 not in self.target_shape and size != math.prod(self.target_shape):
+            raise ValueError(
+                f"{self.name}: cannot reshape samples of shape {tuple(input_shape[1:])} "
+                f"({size} values) to {self.target_shape}"
+            )
         super().build(input_shape)
 
     def call(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,9 @@ class BatchNormalization(Layer):
     variance, Keras with the biased one; the difference is a factor n/(n-1).
     """
 
+    moving_mean: torch.Tensor
+    moving_variance: torch.Tensor
+
     def __init__(
         self,
         axis: int = -1,

@@ -114,7 +114,9 @@ class Model:
             precision: None (float32), 'bf16' or 'fp16' autocast.
         """
         if not isinstance(accumulate_steps, int) or accumulate_steps < 1:
-            raise ValueError(f"accumulate_steps must be a positive integer, got {accumulate_steps!r}")
+            raise ValueError(
+                f"accumulate_steps must be a positive integer, got {accumulate_steps!r}"
+            )
         metrics = list(metrics or [])
         if isinstance(metrics, (str, bytes)):
             raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
@@ -163,7 +165,13 @@ class Model:
         if step is None:
             return []
         if not step.ready:
-            return ["loss", *[m if isinstance(m, str) else getattr(m, "name", "metric") for m in step.metric_specs]]
+            return [
+                "loss",
+                *[
+                    m if isinstance(m, str) else getattr(m, "name", "metric")
+                    for m in step.metric_specs
+                ],
+            ]
         return ["loss", *[m.name for m in step.metrics]]
 
     def reset_metrics(self) -> None:
@@ -183,8 +191,7 @@ class Model:
             raise ValueError("the batch is empty (0 samples)")
         if yt is not None and yt.shape[0] != n:
             raise ValueError(
-                f"x and y must have the same number of samples, got {n} in x and "
-                f"{yt.shape[0]} in y"
+                f"x and y must have the same number of samples, got {n} in x and {yt.shape[0]} in y"
             )
         if swt is not None and swt.shape[0] != n:
             raise ValueError(f"sample_weight has {swt.shape[0]} entries for a batch of {n} samples")
@@ -217,7 +224,7 @@ class Model:
         except NonFiniteLoss as e:
             raise NonFiniteLoss(e.value, f"in train_on_batch call {self._train_calls}") from None
         if reset_metrics:
-            step.reset_metrics()
+            return format_return(step.batch_results(loss, yt, y_pred, swt), return_dict)
         step.update_metrics(loss, yt, y_pred, swt, n)
         return self._batch_return(step, return_dict)
 
@@ -242,7 +249,9 @@ class Model:
         xt, _, _ = step.to_tensors(x)
         return loop._to_numpy(step.predict(xt))
 
-    def _batch_return(self, step: Step, return_dict: bool) -> float | list[float] | dict[str, float]:
+    def _batch_return(
+        self, step: Step, return_dict: bool
+    ) -> float | list[float] | dict[str, float]:
         values = {k: v.item() for k, v in step.results().items()}
         return format_return(values, return_dict)
 
@@ -281,7 +290,9 @@ class Model:
         """
         step = self._require_step("fit")
         if epochs < 1 and initial_epoch >= epochs:
-            raise ValueError(f"epochs must be larger than initial_epoch, got {epochs} and {initial_epoch}")
+            raise ValueError(
+                f"epochs must be larger than initial_epoch, got {epochs} and {initial_epoch}"
+            )
         if validation_split and validation_data is not None:
             raise ValueError("give validation_split or validation_data, not both")
         if validation_split:
@@ -297,7 +308,9 @@ class Model:
         source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle)
         validation = None
         if validation_data is not None:
-            validation = self._validation_source(validation_data, validation_batch_size or batch_size)
+            validation = self._validation_source(
+                validation_data, validation_batch_size or batch_size
+            )
         return loop.fit_loop(
             self,
             step,
@@ -318,10 +331,16 @@ class Model:
             return data
         if isinstance(data, tuple) and len(data) in (2, 3):
             return adapters.to_source(
-                data[0], data[1], data[2] if len(data) == 3 else None,
-                batch_size=batch_size, shuffle=False, what="validation_data",
+                data[0],
+                data[1],
+                data[2] if len(data) == 3 else None,
+                batch_size=batch_size,
+                shuffle=False,
+                what="validation_data",
             )
-        return adapters.to_source(data, batch_size=batch_size, shuffle=False, what="validation_data")
+        return adapters.to_source(
+            data, batch_size=batch_size, shuffle=False, what="validation_data"
+        )
 
     def evaluate(
         self,
@@ -412,7 +431,9 @@ class Model:
             for t, w in zip(targets, weights):
                 arr = np.asarray(w)
                 if tuple(arr.shape) != tuple(t.shape):
-                    raise ValueError(f"expected a weight of shape {tuple(t.shape)}, got {arr.shape}")
+                    raise ValueError(
+                        f"expected a weight of shape {tuple(t.shape)}, got {arr.shape}"
+                    )
                 t.copy_(torch.as_tensor(arr, dtype=t.dtype))
 
     def count_params(self) -> int:
@@ -449,4 +470,5 @@ class Model:
         load_weights(self, path)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} on {self.device}, {self.count_params():,} params>"
+        params = f"{self.count_params():,} params"
+        return f"<{type(self).__name__} {self.name!r} on {self.device}, {params}>"

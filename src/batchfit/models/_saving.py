@@ -92,11 +92,12 @@ def load_weights(model: Model, path: str) -> None:
         raise ValueError(
             f"{path} does not match this model: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
-    for key, value in tensors.items():
-        if tuple(value.shape) != tuple(own[key].shape):
+    for key, mine in own.items():
+        value = tensors[key]
+        if tuple(value.shape) != tuple(mine.shape):
             raise ValueError(
                 f"{path}: weight {key!r} has shape {tuple(value.shape)}, the model expects "
-                f"{tuple(own[key].shape)}"
+                f"{tuple(mine.shape)}"
             )
     model.module.load_state_dict(tensors)
 
@@ -124,11 +125,13 @@ def load_model(
     from batchfit.models._model import Model
     from batchfit.models._sequential import Sequential
 
-    tensors, info = _read(path)
+    _, info = _read(path)
     if info.get("kind") not in ("model", "weights"):
         raise ValueError(f"{path} was not written by batchfit (no batchfit metadata)")
     if info.get("format", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} has format {info['format']}; this batchfit reads up to {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has format {info['format']}; this batchfit reads up to {FORMAT_VERSION}"
+        )
     config = info.get("model") or {}
     model: Model
     if module is not None:

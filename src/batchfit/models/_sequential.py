@@ -126,7 +126,7 @@ class Sequential(Model):
         unbuilt = [m for m in self._seq.layers if not getattr(m, "built", True)]
         if not unbuilt:
             return
-        dummy = torch.zeros((2, *shape), dtype=torch.float32)  # type: ignore[misc]
+        dummy = torch.zeros((2, *(int(d) for d in shape if d is not None)))
         was_training = self._seq.training
         self._seq.eval()
         with torch.no_grad():

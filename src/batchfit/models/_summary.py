@@ -44,7 +44,9 @@ def summary_text(model: Model) -> str:
         name = getattr(layer, "name", None) or f"{i}"
         params = sum(p.numel() for p in layer.parameters())
         shape = shapes.get(id(layer))
-        rows.append((f"{name} ({type(layer).__name__})", str(shape) if shape else "?", f"{params:,}"))
+        rows.append(
+            (f"{name} ({type(layer).__name__})", str(shape) if shape else "?", f"{params:,}")
+        )
     widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
     line = "-" * sum(widths)
     out = [f'Model: "{model.name}"', line]

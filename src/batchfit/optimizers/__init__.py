@@ -43,7 +43,7 @@ class Optimizer:
         global_clipnorm: clip all gradients together to this norm.
     """
 
-    torch_class: type[torch.optim.Optimizer] = torch.optim.SGD
+    torch_class: Any = torch.optim.SGD
     #: weight decay handled by the torch class itself (AdamW); others decay here
     _torch_decay = False
 
@@ -140,7 +140,11 @@ class Optimizer:
         """Schedule, clipping and decoupled decay: what comes before the torch update."""
         if self._schedule is not None:
             self._set_lr(float(self._schedule(self.iterations)))
-        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
+        if (
+            self.clipvalue is not None
+            or self.clipnorm is not None
+            or self.global_clipnorm is not None
+        ):
             self._clip()
         if self.weight_decay and not self._torch_decay:
             with torch.no_grad():
@@ -237,7 +241,7 @@ class _AdamLike(Optimizer):
 class Adam(_AdamLike):
     """Adam with Keras defaults (`epsilon=1e-7`)."""
 
-    torch_class = torch.optim.Adam
+    torch_class: Any = torch.optim.Adam
 
     def __init__(
         self,

@@ -1,0 +1,150 @@
+"""fit == a train_on_batch loop (bit for bit) == a hand-written torch loop (<= 1e-6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from batchfit.data._arrays import epoch_permutation
+from batchfit.layers import Dense
+from batchfit.models import Model, Sequential
+from batchfit.optimizers import SGD, Adam
+
+
+def _data(n: int = 200, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    y = (x[:, :1] + 0.3 * rng.normal(size=(n, 1)) > 0).astype(np.float32)
+    return x, y
+
+
+def _model(weights: list[np.ndarray] | None = None) -> Sequential:
+    model = Sequential([Dense(16, activation="relu", input_dim=8), Dense(1, activation="sigmoid")])
+    if weights is not None:
+        model.set_weights(weights)
+    model.compile(
+        optimizer=Adam(learning_rate=0.01), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def _assert_same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for wa, wb in zip(a, b):
+        assert wa.shape == wb.shape
+        assert np.array_equal(wa, wb), np.abs(wa - wb).max()
+
+
+def test_fit_equals_train_on_batch_loop_bitwise():
+    x, y = _data()
+    init = _model().get_weights()
+    fitted = _model(init)
+    fitted.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    looped = _model(init)
+    for _ in range(3):
+        for i in range(0, len(x), 32):
+            looped.train_on_batch(x[i : i + 32], y[i : i + 32])
+    _assert_same_weights(fitted.get_weights(), looped.get_weights())
+
+
+def test_shuffled_fit_equals_loop_over_the_same_permutations():
+    x, y = _data()
+    init = _model().get_weights()
+    fitted = _model(init)
+    # a shuffled fit draws its seed from torch's generator: fix it, and read it back
+    torch.manual_seed(123)
+    seed = int(torch.randint(0, 2**62, ()).item())
+    torch.manual_seed(123)
+    fitted.fit(x, y, batch_size=32, epochs=2, shuffle=True, verbose=0)
+    looped = _model(init)
+    for epoch in range(2):
+        order = epoch_permutation(len(x), seed, epoch)
+        for i in range(0, len(x), 32):
+            idx = order[i : i + 32]
+            looped.train_on_batch(x[idx], y[idx])
+    _assert_same_weights(fitted.get_weights(), looped.get_weights())
+
+
+def _torch_twin(model: Sequential) -> nn.Sequential:
+    kernel0, bias0, kernel1, bias1 = model.get_weights()
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+    with torch.no_grad():
+        net[0].weight.copy_(torch.from_numpy(kernel0.T))
+        net[0].bias.copy_(torch.from_numpy(bias0))
+        net[2].weight.copy_(torch.from_numpy(kernel1.T))
+        net[2].bias.copy_(torch.from_numpy(bias1))
+    return net
+
+
+def test_train_on_batch_matches_hand_written_torch_loop():
+    x, y = _data()
+    model = _model()
+    net = _torch_twin(model)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01, eps=1e-7)
+    for _ in range(3):
+        for i in range(0, len(x), 32):
+            xb, yb = torch.from_numpy(x[i : i + 32]), torch.from_numpy(y[i : i + 32])
+            opt.zero_grad()
+            out = net(xb)
+            loss = F.binary_cross_entropy(out, yb)
+            loss.backward()
+            opt.step()
+            acc = ((out > 0.5) == (yb > 0.5)).float().mean().item()
+            got_loss, got_acc = model.train_on_batch(x[i : i + 32], y[i : i + 32])
+            assert got_loss == pytest.approx(loss.item(), abs=1e-6)
+            assert got_acc == pytest.approx(acc, abs=1e-7)
+    ref = [net[0].weight.T, net[0].bias, net[2].weight.T, net[2].bias]
+    for got, want in zip(model.get_weights(), ref):
+        np.testing.assert_allclose(got, want.detach().numpy(), atol=1e-6, rtol=0)
+
+
+def test_wrapped_torch_module_fit_matches_hand_loop():
+    x, y = _data()
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    twin = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    twin.load_state_dict(net.state_dict())
+    model = Model(net, device="cpu")
+    model.compile(optimizer=SGD(learning_rate=0.1, momentum=0.9), loss="mse")
+    model.fit(x, y, batch_size=50, epochs=2, shuffle=False, verbose=0)
+    opt = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        for i in range(0, len(x), 50):
+            opt.zero_grad()
+            F.mse_loss(
+                twin(torch.from_numpy(x[i : i + 50])), torch.from_numpy(y[i : i + 50])
+            ).backward()
+            opt.step()
+    for key, value in twin.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[key], value, atol=1e-6, rtol=0)
+
+
+def test_wrapped_module_accepts_a_torch_optimizer_and_loss_module():
+    x, y = _data()
+    net = nn.Linear(8, 1)
+    model = Model(net, device="cpu")
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    model.compile(optimizer=opt, loss=nn.BCEWithLogitsLoss(), metrics=["accuracy"])
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, batch_size=20, epochs=5, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert after[0] < before[0]
+    model.optimizer.learning_rate = 0.01
+    assert opt.param_groups[0]["lr"] == 0.01
+
+
+def test_fit_epoch_loss_is_the_batch_size_weighted_mean_of_batch_losses():
+    x, y = _data(n=70)  # batches of 32, 32, 6
+    init = _model().get_weights()
+    fitted = _model(init)
+    history = fitted.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    looped = _model(init)
+    losses, sizes = [], []
+    for i in range(0, len(x), 32):
+        losses.append(looped.train_on_batch(x[i : i + 32], y[i : i + 32])[0])
+        sizes.append(len(x[i : i + 32]))
+    expected = np.average(losses, weights=sizes)
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-6)

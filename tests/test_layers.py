@@ -1,0 +1,165 @@
+"""Layers against torch references: layouts, padding, pooling, normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from batchfit.layers import (
+    Activation,
+    AveragePooling2D,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+    Reshape,
+)
+from batchfit.models import Sequential
+
+
+def _images(n=2, h=7, w=9, c=3, seed=0):
+    return torch.from_numpy(
+        np.random.default_rng(seed).normal(size=(n, h, w, c)).astype(np.float32)
+    )
+
+
+def test_dense_glorot_uniform_limits_and_zero_bias():
+    layer = Dense(300, input_dim=200)
+    kernel, bias = layer.get_weights()
+    limit = math.sqrt(6 / (200 + 300))
+    assert kernel.shape == (200, 300) and np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.9 * limit  # uniform over the whole range
+    assert np.all(bias == 0)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [1, 2])
+def test_conv2d_matches_torch_conv_on_channels_first(padding, strides):
+    x = _images()
+    layer = Conv2D(5, (3, 2), strides=strides, padding=padding, input_shape=(7, 9, 3))
+    kernel, bias = layer.get_weights()
+    assert kernel.shape == (3, 2, 3, 5)  # Keras layout (kh, kw, in, out)
+    out = layer(x).detach()
+    w = torch.from_numpy(kernel).permute(3, 2, 0, 1)
+    xc = x.permute(0, 3, 1, 2)
+    if padding == "same":
+        # TensorFlow's 'same': output ceil(n / stride), extra padding at the far side
+        ph = max((math.ceil(7 / strides) - 1) * strides + 3 - 7, 0)
+        pw = max((math.ceil(9 / strides) - 1) * strides + 2 - 9, 0)
+        xc = F.pad(xc, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+    ref = F.conv2d(xc, w, torch.from_numpy(bias), strides).permute(0, 2, 3, 1)
+    assert out.shape == ref.shape
+    if padding == "same":
+        assert out.shape[1:3] == (math.ceil(7 / strides), math.ceil(9 / strides))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_conv2d_set_weights_roundtrip_in_keras_layout():
+    layer = Conv2D(2, 3, input_shape=(5, 5, 1))
+    kernel = np.arange(18, dtype=np.float32).reshape(3, 3, 1, 2)
+    layer.set_weights([kernel, np.array([1.0, -1.0], np.float32)])
+    got = layer.get_weights()
+    np.testing.assert_array_equal(got[0], kernel)
+    x = torch.ones(1, 5, 5, 1)
+    out = layer(x).detach().numpy()
+    assert out[0, 0, 0, 0] == kernel[..., 0].sum() + 1
+
+
+def test_max_and_average_pooling_match_numpy():
+    x = _images(h=4, w=6, c=2)
+    out = MaxPooling2D(2)(x).numpy()
+    ref = x.numpy().reshape(2, 2, 2, 3, 2, 2).max(axis=(2, 4))
+    np.testing.assert_array_equal(out, ref)
+    avg = AveragePooling2D(2)(x).numpy()
+    np.testing.assert_allclose(
+        avg, x.numpy().reshape(2, 2, 2, 3, 2, 2).mean(axis=(2, 4)), rtol=1e-6
+    )
+
+
+def test_average_pooling_same_excludes_padding():
+    x = torch.ones(1, 3, 3, 1)
+    out = AveragePooling2D(2, padding="same")(x)
+    assert out.shape == (1, 2, 2, 1)
+    torch.testing.assert_close(out, torch.ones(1, 2, 2, 1))
+    mx = MaxPooling2D(2, padding="same")(-x)
+    torch.testing.assert_close(mx, -torch.ones(1, 2, 2, 1))
+
+
+def test_flatten_is_channels_last_order_and_global_pooling():
+    x = _images(n=1, h=2, w=2, c=3)
+    np.testing.assert_array_equal(Flatten()(x).numpy(), x.numpy().reshape(1, -1))
+    np.testing.assert_allclose(
+        GlobalAveragePooling2D()(x).numpy(), x.numpy().mean(axis=(1, 2)), rtol=1e-6
+    )
+    assert Reshape((4, 3))(x).shape == (1, 4, 3)
+    with pytest.raises(ValueError, match=r"cannot reshape samples of shape \(2, 2, 3\)"):
+        Reshape((5, 2)).build((None, 2, 2, 3))
+
+
+def test_batch_normalization_keras_momentum_and_weight_order():
+    layer = BatchNormalization(input_shape=(3,))
+    names = [w.shape for w in layer.get_weights()]
+    assert names == [(3,), (3,), (3,), (3,)]  # gamma, beta, moving mean, moving variance
+    x = torch.from_numpy(np.random.default_rng(0).normal(5.0, 2.0, size=(64, 3)).astype(np.float32))
+    layer.train()
+    out = layer(x).detach().numpy()
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-5)
+    _, _, mean, var = layer.get_weights()
+    # Keras momentum 0.99: moving = 0.99 * moving + 0.01 * batch statistic
+    np.testing.assert_allclose(mean, 0.01 * x.numpy().mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(var, 0.99 + 0.01 * x.numpy().var(axis=0, ddof=1), rtol=1e-5)
+    layer.eval()
+    np.testing.assert_allclose(
+        layer(x).detach().numpy(), (x.numpy() - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_batch_normalization_on_images_normalises_channels():
+    layer = BatchNormalization()
+    x = _images(n=8) * 3 + 1
+    out = layer(x).detach().numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+
+
+def test_dropout_trains_and_infers():
+    layer = Dropout(0.5)
+    x = torch.ones(1000, 10)
+    layer.train()
+    y = layer(x)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    layer.eval()
+    assert torch.equal(layer(x), x)
+
+
+def test_activation_names_and_errors():
+    x = torch.linspace(-3, 3, 7)
+    torch.testing.assert_close(Activation("relu")(x), torch.relu(x))
+    torch.testing.assert_close(Activation("softmax")(x[None])[0], torch.softmax(x, 0))
+    with pytest.raises(ValueError, match="unknown activation 'relux'; valid names: .*relu"):
+        Dense(3, activation="relux")
+
+
+def test_small_cnn_trains_end_to_end():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype(np.int64)
+    model = Sequential(
+        [
+            Conv2D(8, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+            MaxPooling2D(),
+            BatchNormalization(),
+            Flatten(),
+            Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=16, epochs=10, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.history["accuracy"][-1] > 0.8

@@ -1,0 +1,229 @@
+"""Keras return conventions, metric naming, predict, summary, weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from batchfit.callbacks import Callback
+from batchfit.layers import Dense, Dropout, Input
+from batchfit.models import Sequential
+
+
+def _xy(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    return x, (x.sum(axis=1, keepdims=True) > 0).astype(np.float32)
+
+
+def _model(metrics: list | None = None, loss: str = "binary_crossentropy") -> Sequential:
+    model = Sequential(
+        [Input(shape=(4,)), Dense(8, activation="relu"), Dense(1, activation="sigmoid")]
+    )
+    model.compile("adam", loss, metrics=metrics)
+    return model
+
+
+def test_train_on_batch_returns_scalar_without_metrics():
+    x, y = _xy()
+    out = _model().train_on_batch(x, y)
+    assert isinstance(out, float)
+
+
+def test_train_on_batch_returns_list_and_dict_with_metrics():
+    x, y = _xy()
+    model = _model(["accuracy", "mae"])
+    out = model.train_on_batch(x, y)
+    assert isinstance(out, list) and len(out) == 3 and all(isinstance(v, float) for v in out)
+    d = model.train_on_batch(x, y, return_dict=True)
+    assert list(d) == ["loss", "accuracy", "mae"]
+    assert model.metrics_names == ["loss", "accuracy", "mae"]
+
+
+def test_train_on_batch_metrics_cover_one_batch_unless_told_otherwise():
+    x, y = _xy()
+    model = _model(["accuracy"])
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    model.optimizer.learning_rate = 0.0  # weights stay put: batch values are comparable
+    a = model.train_on_batch(x[:32], y[:32], return_dict=True)
+    b = model.train_on_batch(x[32:], y[32:], return_dict=True)
+    pred = model.predict(x, verbose=0)
+    acc_a = np.mean((pred[:32] > 0.5) == (y[:32] > 0.5))
+    acc_b = np.mean((pred[32:] > 0.5) == (y[32:] > 0.5))
+    assert a["accuracy"] == pytest.approx(acc_a) and b["accuracy"] == pytest.approx(acc_b)
+    model.reset_metrics()
+    model.train_on_batch(x[:32], y[:32], reset_metrics=False)
+    c = model.train_on_batch(x[32:], y[32:], reset_metrics=False, return_dict=True)
+    assert c["accuracy"] == pytest.approx((acc_a + acc_b) / 2)
+
+
+def test_evaluate_and_test_on_batch_conventions():
+    x, y = _xy()
+    model = _model(["accuracy"])
+    assert isinstance(_model().evaluate(x, y, verbose=0), float)
+    loss, acc = model.evaluate(x, y, batch_size=16, verbose=0)
+    pred = model.predict(x, batch_size=7, verbose=0)
+    p = np.clip(pred.astype(np.float64), 1e-12, 1 - 1e-12)
+    bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert loss == pytest.approx(bce, rel=1e-5)
+    assert acc == pytest.approx(np.mean((pred > 0.5) == (y > 0.5)))
+    d = model.test_on_batch(x, y, return_dict=True)
+    assert d["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_predict_returns_numpy_in_order_for_any_batch_size():
+    x, _ = _xy(50)
+    model = _model()
+    full = model.predict_on_batch(x)
+    for bs in (1, 7, 50, 64):
+        np.testing.assert_allclose(model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-6)
+
+
+def test_inputs_may_be_tensors_and_dataframes():
+    x, y = _xy()
+    model = _model()
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    a = model.evaluate(torch.from_numpy(x), torch.from_numpy(y), verbose=0)
+    b = model.evaluate(frame, pd.Series(y[:, 0]), verbose=0)
+    assert a == pytest.approx(b)
+
+
+def test_sample_weight_and_class_weight_weight_the_loss():
+    x, y = _xy()
+    model = _model()
+    w = np.where(y[:, 0] > 0.5, 3.0, 1.0).astype(np.float32)
+    by_sample = model.test_on_batch(x, y, sample_weight=w)
+    pred = model.predict(x, verbose=0)[:, 0].astype(np.float64)
+    per = -(y[:, 0] * np.log(pred) + (1 - y[:, 0]) * np.log(1 - pred))
+    assert by_sample == pytest.approx(np.sum(per * w) / len(w), rel=1e-5)
+    model2 = _model()
+    model2.set_weights(model.get_weights())
+    model.compile("sgd", "binary_crossentropy")
+    model2.compile("sgd", "binary_crossentropy")
+    model.train_on_batch(x, y, sample_weight=w)
+    model2.train_on_batch(x, y, class_weight={0: 1.0, 1: 3.0})
+    for a, b in zip(model.get_weights(), model2.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_history_and_callback_hooks_in_keras_order():
+    x, y = _xy()
+    calls: list[str] = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, logs=None):
+            calls.append("train_begin")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            calls.append(f"epoch_begin {epoch}")
+
+        def on_train_batch_begin(self, batch, logs=None):
+            calls.append(f"batch_begin {batch}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append(f"batch_end {batch} {sorted(logs)}")
+
+        def on_test_begin(self, logs=None):
+            calls.append("test_begin")
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(f"epoch_end {epoch} {sorted(logs)}")
+
+        def on_train_end(self, logs=None):
+            calls.append("train_end")
+
+    model = _model(["accuracy"])
+    model.fit(
+        x, y, batch_size=32, epochs=2, validation_data=(x, y), callbacks=[Recorder()], verbose=0
+    )
+    assert calls == [
+        "train_begin",
+        "epoch_begin 0",
+        "batch_begin 0",
+        "batch_end 0 ['accuracy', 'loss']",
+        "batch_begin 1",
+        "batch_end 1 ['accuracy', 'loss']",
+        "epoch_end 0 ['accuracy', 'loss', 'val_accuracy', 'val_loss']",
+        "epoch_begin 1",
+        "batch_begin 0",
+        "batch_end 0 ['accuracy', 'loss']",
+        "batch_begin 1",
+        "batch_end 1 ['accuracy', 'loss']",
+        "epoch_end 1 ['accuracy', 'loss', 'val_accuracy', 'val_loss']",
+        "train_end",
+    ]
+
+
+def test_stop_training_from_a_callback_ends_after_that_batch():
+    x, y = _xy(320)
+
+    class StopAt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                self.model.stop_training = True
+
+    model = _model()
+    history = model.fit(x, y, batch_size=32, epochs=5, callbacks=[StopAt()], verbose=0)
+    assert len(history.history["loss"]) == 1
+    assert model.optimizer.iterations == 3
+
+
+def test_progress_bar_and_epoch_lines(capsys):
+    x, y = _xy()
+    _model(["accuracy"]).fit(x, y, epochs=2, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 2 and "loss: " in lines[0] and "accuracy: " in lines[0]
+    _model(["accuracy"]).fit(x, y, epochs=1, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "2/2" in out
+
+
+def test_get_set_weights_keras_layout_and_summary():
+    model = Sequential([Dense(3, input_dim=5), Dropout(0.5), Dense(2)])
+    shapes = [w.shape for w in model.get_weights()]
+    assert shapes == [(5, 3), (3,), (3, 2), (2,)]
+    new = [np.full(s, i, dtype=np.float32) for i, s in enumerate(shapes)]
+    model.set_weights(new)
+    out = model.predict_on_batch(np.ones((1, 5), np.float32))
+    assert np.allclose(out, (np.ones(5) @ new[0] + 1) @ new[2] + 3)
+    text = model.summary(print_fn=lambda s: None)
+    assert "(None, 3)" in text and "(None, 2)" in text and "Total params: 26" in text
+
+
+def test_shapes_are_inferred_from_the_first_batch():
+    x, y = _xy()
+    model = Sequential([Dense(8, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    assert model.get_weights() == []
+    model.fit(x, y, epochs=2, verbose=0)
+    assert [w.shape for w in model.get_weights()] == [(4, 8), (8,), (8, 1), (1,)]
+
+
+def test_accumulated_steps_equal_one_big_batch():
+    x, y = _xy(128)
+    big = _model()
+    big.compile("sgd", "mse")
+    small = _model()
+    small.set_weights(big.get_weights())
+    small.compile("sgd", "mse", accumulate_steps=4)
+    big.fit(x, y, batch_size=128, epochs=3, shuffle=False, verbose=0)
+    small.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    assert small.optimizer.iterations == big.optimizer.iterations == 3
+    for a, b in zip(big.get_weights(), small.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_jit_compile_gives_the_same_numbers():
+    x, y = _xy()
+    eager = _model()
+    compiled = _model()
+    compiled.set_weights(eager.get_weights())
+    compiled.compile("sgd", "binary_crossentropy", jit_compile=True)
+    eager.compile("sgd", "binary_crossentropy")
+    for _ in range(3):
+        a = eager.train_on_batch(x, y)
+        b = compiled.train_on_batch(x, y)
+        assert a == pytest.approx(b, abs=1e-5)
