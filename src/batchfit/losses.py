@@ -59,6 +59,8 @@ class Loss:
         if self.elementwise:
             if y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
                 y_true = y_true.unsqueeze(-1)
+            elif y_true.dim() == y_pred.dim() + 1 and y_true.shape[-1] == 1:
+                y_true = y_true.squeeze(-1)
             if y_true.shape != y_pred.shape:
                 raise ValueError(
                     f"loss {self.name!r} expects targets shaped like the predictions "
@@ -90,9 +92,19 @@ def _shape(t: torch.Tensor) -> tuple[int, ...]:
 def _hint(loss: Loss, y_true: torch.Tensor, y_pred: torch.Tensor) -> str:
     if isinstance(loss, CategoricalCrossentropy) and y_true.shape[-1:] == (1,):
         return "; for integer class labels use 'sparse_categorical_crossentropy'"
-    if isinstance(loss, (BinaryCrossentropy,)) and y_pred.shape[-1] > 1:
+    if isinstance(loss, BinaryCrossentropy) and y_pred.dim() > 1 and y_pred.shape[-1] > 1:
         return "; for one-hot labels over several classes use 'categorical_crossentropy'"
     return ""
+
+
+def _log_probabilities(y_pred: torch.Tensor) -> torch.Tensor:
+    """log of probabilities rescaled to sum to one, then clipped, as Keras does."""
+    y_pred = y_pred / y_pred.sum(dim=-1, keepdim=True)
+    return torch.log(y_pred.clamp(_EPS, 1.0 - _EPS))
+
+
+def _labels(y_true: torch.Tensor) -> torch.Tensor:
+    return y_true if y_true.dtype == torch.int64 else y_true.long()
 
 
 def _reduce_last(values: torch.Tensor) -> torch.Tensor:
@@ -130,6 +142,9 @@ class Huber(Loss):
         super().__init__(name)
         self.delta = float(delta)
 
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "delta": self.delta}
+
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return _reduce_last(F.huber_loss(y_pred, y_true, reduction="none", delta=self.delta))
 
@@ -148,6 +163,13 @@ class BinaryCrossentropy(Loss):
         super().__init__(name)
         self.from_logits = from_logits
         self.label_smoothing = float(label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
 
     def _elements(self, y_true: torch.Tensor, y_pred: torch.Tensor, reduction: str) -> torch.Tensor:
         if self.label_smoothing:
@@ -175,14 +197,20 @@ class CategoricalCrossentropy(Loss):
         self.from_logits = from_logits
         self.label_smoothing = float(label_smoothing)
 
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+        }
+
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         if self.label_smoothing:
             classes = y_pred.shape[-1]
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / classes
-        if self.from_logits:
-            log_p = torch.log_softmax(y_pred, dim=-1)
-        else:
-            log_p = torch.log(y_pred.clamp(_EPS, 1.0))
+        log_p = (
+            torch.log_softmax(y_pred, dim=-1) if self.from_logits else _log_probabilities(y_pred)
+        )
         return -(y_true * log_p).sum(dim=-1)
 
 
@@ -210,18 +238,21 @@ class SparseCategoricalCrossentropy(Loss):
             )
         return y_true
 
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits}
+
     def _log_p(self, y_pred: torch.Tensor) -> torch.Tensor:
         if self.from_logits:
             return torch.log_softmax(y_pred, dim=-1)
-        return torch.log(y_pred.clamp(_EPS, 1.0))
+        return _log_probabilities(y_pred)
 
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(self._log_p(y_pred), y_true, reduction="none")
+        return F.nll_loss(self._log_p(y_pred), _labels(y_true), reduction="none")
 
     def mean(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         if self.from_logits:
-            return F.cross_entropy(y_pred, y_true)
-        return F.nll_loss(self._log_p(y_pred), y_true)
+            return F.cross_entropy(y_pred, _labels(y_true))
+        return F.nll_loss(self._log_p(y_pred), _labels(y_true))
 
 
 class _PerSampleFunction(Loss):

@@ -66,10 +66,14 @@ class Metric:
     def batch_result(
         self, y_true: torch.Tensor, y_pred: torch.Tensor, sample_weight: torch.Tensor | None
     ) -> torch.Tensor:
-        """This batch's value alone (the running state is reset to hold just it)."""
+        """This batch's value alone; the running state is left as it was."""
+        saved = {k: v.clone() for k, v in self.states().items()}
         self.reset_state()
         self.update_state(y_true, y_pred, sample_weight)
-        return self.result()
+        value = self.result()
+        for key, tensor in self.states().items():
+            tensor.copy_(saved[key])
+        return value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -327,6 +331,7 @@ _ACCURACY = {
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
 }
 
+
 def _wrapper(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> Callable[[str], Metric]:
@@ -352,11 +357,18 @@ _ALIASES = {
 
 _ACCURACY_NAMES = ("accuracy", "acc")
 _CROSSENTROPY_NAMES = ("crossentropy", "ce")
+_CROSSENTROPY_FOR_ACCURACY = {
+    "binary_accuracy": "binary_crossentropy",
+    "categorical_accuracy": "categorical_crossentropy",
+    "sparse_categorical_accuracy": "sparse_categorical_crossentropy",
+}
 
 
 def names() -> list[str]:
     """Every accepted metric name (loss names are accepted too)."""
-    return sorted({*_FACTORIES, *_ALIASES, *_ACCURACY_NAMES, *losses_module.names()})
+    return sorted(
+        {*_FACTORIES, *_ALIASES, *_ACCURACY_NAMES, *_CROSSENTROPY_NAMES, *losses_module.names()}
+    )
 
 
 def accuracy_for(loss: losses_module.Loss | None, y_true: Any, y_pred: Any) -> str:
@@ -396,6 +408,15 @@ def get(
             if not kind:
                 raise ValueError("'accuracy' needs a loss or a first batch to resolve")
             return _FACTORIES[kind](identifier)
+        if key in _CROSSENTROPY_NAMES:
+            kind = accuracy_for(loss, y_true, y_pred)
+            if not kind:
+                raise ValueError(f"{identifier!r} needs a loss or a first batch to resolve")
+            key = _CROSSENTROPY_FOR_ACCURACY[kind]
+            loss_obj = losses_module.get(key)
+            return MeanMetricWrapper(
+                lambda t, p: loss_obj.per_sample(loss_obj.check_shapes(t, p), p), identifier, False
+            )
         key = _ALIASES.get(key, key)
         factory = _FACTORIES.get(key)
         if factory is not None:
@@ -416,6 +437,6 @@ def get(
 def needs_batch_to_resolve(identifier: Any, loss: losses_module.Loss | None) -> bool:
     return (
         isinstance(identifier, str)
-        and identifier.lower() in _ACCURACY_NAMES
+        and identifier.lower() in (*_ACCURACY_NAMES, *_CROSSENTROPY_NAMES)
         and not accuracy_for(loss, None, None)
     )

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from batchfit._engine import state as state_module
 from batchfit._engine.adapters import class_weights_for, unpack
 from batchfit._engine.logs import Logs
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
-from batchfit.callbacks import CallbackList, History, ProgbarLogger
+from batchfit.callbacks import BackupAndRestore, CallbackList, History, ProgbarLogger
+from batchfit.callbacks._backup import load_backup
 from batchfit.data import Source, num_batches
 
 if TYPE_CHECKING:
@@ -36,29 +38,60 @@ def resolve_verbose(verbose: int | str) -> int:
 
 
 def _epoch_batches(
-    source: Source, epoch: int, steps: int | None, carry: dict[str, Any]
+    source: Source, epoch: int, steps: int | None, carry: dict[str, Any], start: int
 ) -> Iterator[Any]:
     """The batches of one epoch; with `steps`, exactly that many, continuing the stream."""
     if steps is None:
         source.set_epoch(epoch)
         yield from source
         return
-    taken = 0
+    taken = start
     while taken < steps:
-        it = carry.get("iterator")
-        if it is None:
-            source.set_epoch(carry.get("source_epoch", epoch))
-            it = carry["iterator"] = iter(source)
-        for batch in it:
+        if carry.get("iterator") is None:
+            carry.setdefault("source_epoch", epoch)
+            source.set_epoch(carry["source_epoch"])
+            carry["iterator"] = iter(source)
+            carry["empty"] = True
+        for batch in carry["iterator"]:
+            carry["empty"] = False
             yield batch
             taken += 1
             if taken == steps:
                 return
-        carry["iterator"] = None
-        carry["source_epoch"] = carry.get("source_epoch", epoch) + 1
-        if carry.get("empty_pass"):
+        if carry["empty"]:
             raise ValueError("the data source yielded no batches")
-        carry["empty_pass"] = taken == 0
+        carry["iterator"] = None
+        carry["source_epoch"] += 1
+
+
+class FitState:
+    """Where `fit` is, for callbacks that save it (BackupAndRestore)."""
+
+    def __init__(
+        self,
+        model: Model,
+        step: Step,
+        source: Source,
+        callbacks: list[Any],
+        history: History,
+        carry: dict[str, Any],
+    ) -> None:
+        self.model, self.step, self.source = model, step, source
+        self.callbacks, self.history, self.carry = callbacks, history, carry
+        self.epoch = 0
+        self.batches_done = 0
+
+    def capture(self) -> dict[str, Any]:
+        return state_module.capture(
+            self.model,
+            self.step,
+            self.source,
+            self.callbacks,
+            self.history,
+            epoch=self.epoch,
+            batches_done=self.batches_done,
+            source_epoch=self.carry.get("source_epoch"),
+        )
 
 
 def fit_loop(
@@ -75,6 +108,7 @@ def fit_loop(
     class_weight: Mapping[int, float] | None,
     initial_epoch: int,
     steps_per_epoch: int | None,
+    resume_from: Any = None,
 ) -> History:
     history = History()
     cbs_list = list(callbacks)
@@ -87,12 +121,43 @@ def fit_loop(
     model.stop_training = False
     model.history = history
     carry: dict[str, Any] = {}
+    fit_state = FitState(model, step, source, cbs_list, history, carry)
+    backups = [cb for cb in cbs_list if isinstance(cb, BackupAndRestore)]
+
+    start_epoch, skip, pending_metrics = initial_epoch, 0, None
+    saved = load_backup(resume_from) if resume_from is not None else None
+    if saved is None and backups:
+        saved = backups[0].load()
+    if saved is not None:
+        state_module.restore(model, step, source, cbs_list, history, saved)
+        start_epoch, skip = int(saved["epoch"]), int(saved["batches_done"])
+        pending_metrics = saved["metrics"] if skip else None
+        if saved.get("source_epoch") is not None:
+            carry["source_epoch"] = int(saved["source_epoch"])
+
     cbs.call("on_train_begin", None)
     logs: Mapping[str, float] = {}
-    for epoch in range(initial_epoch, epochs):
+    for epoch in range(start_epoch, epochs):
         cbs.call("on_epoch_begin", epoch, None)
         step.reset_metrics()
-        taken = _train_epoch(model, step, source, epoch, steps_per_epoch, carry, cbs, class_weight)
+        if pending_metrics is not None:
+            state_module.load_metric_states(step, pending_metrics)
+            pending_metrics = None
+        fit_state.epoch = epoch
+        taken = _train_epoch(
+            model,
+            step,
+            source,
+            epoch,
+            steps_per_epoch,
+            carry,
+            cbs,
+            class_weight,
+            start=skip,
+            fit_state=fit_state,
+            backups=backups,
+        )
+        skip = 0
         if taken == 0:
             raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
         logs = dict(Logs(step.results))
@@ -105,6 +170,10 @@ def fit_loop(
             val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=None)
             logs.update({f"val_{k}": v for k, v in val.items()})
         cbs.call("on_epoch_end", epoch, logs)
+        if backups and not model.stop_training:
+            fit_state.epoch, fit_state.batches_done = epoch + 1, 0
+            for backup in backups:
+                backup.after_epoch(fit_state)
         if model.stop_training:
             break
     cbs.call("on_train_end", logs)
@@ -120,12 +189,17 @@ def _train_epoch(
     carry: dict[str, Any],
     cbs: CallbackList,
     class_weight: Mapping[int, float] | None,
+    *,
+    start: int,
+    fit_state: FitState,
+    backups: list[BackupAndRestore],
 ) -> int:
-    """Train one epoch; returns the number of batches it took."""
+    """Train one epoch from batch `start`; returns the number of batches done."""
     want_begin, want_end = cbs.wants_train_batch_begin, cbs.wants_train_batch_end
     results = step.results
-    taken = 0
-    for batch_index, batch in enumerate(_epoch_batches(source, epoch, steps_per_epoch, carry)):
+    taken = start
+    batches = _epoch_batches(source, epoch, steps_per_epoch, carry, start)
+    for batch_index, batch in enumerate(batches, start):
         x, y, sw = unpack(batch)
         if class_weight is not None and y is not None:
             cw = class_weights_for(y, class_weight)
@@ -137,9 +211,8 @@ def _train_epoch(
             loss, y_pred = step.train(xt, yt, swt)
         except NonFiniteLoss as e:
             if not cbs.handles_nonfinite_loss:
-                raise NonFiniteLoss(
-                    e.value, f"at epoch {epoch + 1}, batch {batch_index + 1}"
-                ) from None
+                where = f"at epoch {epoch + 1}, batch {batch_index + 1}"
+                raise NonFiniteLoss(e.value, where) from None
             cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
             model.stop_training = True
             return batch_index + 1
@@ -147,6 +220,10 @@ def _train_epoch(
         if want_end:
             cbs.batch("on_train_batch_end", batch_index, Logs(results))
         taken = batch_index + 1
+        if backups:
+            fit_state.batches_done = taken
+            for backup in backups:
+                backup.after_batch(fit_state)
         if model.stop_training:
             break
     return taken

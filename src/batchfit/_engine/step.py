@@ -111,6 +111,8 @@ class Step:
         self.loss_tracker.to(device)
         self.metrics: list[metrics_module.Metric] = []
         self.ready = False
+        #: shapes and dtype of the first batch, enough to rebuild lazy shapes on resume
+        self.first_batch_spec: tuple[Any, ...] | None = None
         #: the last training loss as a float when the step already read it (CPU)
         self.last_loss: float | None = None
         self._check_finite_now = device.type == "cpu"
@@ -170,6 +172,12 @@ class Step:
             with torch.no_grad():
                 y_pred = self._forward(_first_rows(x))
             module.train(was_training)
+        if isinstance(x, torch.Tensor):
+            self.first_batch_spec = (
+                list(x.shape),
+                None if y is None else list(y.shape),
+                None if y is None else str(y.dtype).removeprefix("torch."),
+            )
         if getattr(module, "input_shape", ()) is None and isinstance(x, torch.Tensor):
             # a Sequential built from data keeps its shape (for summary and saving)
             setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010

@@ -1,14 +1,27 @@
-"""Small built-in callbacks: TerminateOnNaN, LambdaCallback."""
+"""Built-in callbacks: checkpoints, schedules, CSV and TensorBoard logs, NaN guard."""
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from batchfit.callbacks._base import Callback
+import torch
 
-__all__ = ["LambdaCallback", "TerminateOnNaN"]
+from batchfit.callbacks._base import Callback
+from batchfit.callbacks._monitor import monitor_mode
+
+__all__ = [
+    "CSVLogger",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "TensorBoard",
+    "TerminateOnNaN",
+]
 
 
 class TerminateOnNaN(Callback):
@@ -38,8 +51,8 @@ class LambdaCallback(Callback):
                 raise ValueError(f"unknown hook {name!r}; valid hooks: {', '.join(sorted(valid))}")
             setattr(self, name, fn)
 
-    # LambdaCallback sets hooks per instance; CallbackList checks the class, so
-    # route batch hooks through methods that look the instance attribute up.
+    # CallbackList dispatches batch hooks only for classes that override them;
+    # these route to the functions given, if any.
     def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
         fn = self.__dict__.get("on_train_batch_end")
         if fn is not None:
@@ -49,3 +62,256 @@ class LambdaCallback(Callback):
         fn = self.__dict__.get("on_train_batch_begin")
         if fn is not None:
             fn(batch, logs)
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model (safetensors) every epoch or every N batches, or only the best.
+
+    Args:
+        filepath: where to save; may hold `{epoch}` and log keys, e.g.
+            `"ckpt-{epoch:02d}-{val_loss:.3f}.safetensors"`.
+        monitor: the log key compared with `save_best_only`.
+        save_best_only: save only when `monitor` improves.
+        save_weights_only: save weights without the architecture and compile settings.
+        mode: 'min', 'max' or 'auto'.
+        save_freq: 'epoch', or an int number of batches.
+        initial_value_threshold: a best value to beat from the start.
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike[str],
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ) -> None:
+        super().__init__()
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError(f"save_freq must be 'epoch' or a positive int, got {save_freq!r}")
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.mode = monitor_mode(monitor, mode)
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self._batches = 0
+        self._epoch = 0
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def _save(self, epoch: int, logs: Mapping[str, float] | None) -> None:
+        assert self.model is not None
+        logs = dict(logs or {})
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None or not self._better(value):
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        if isinstance(self.save_freq, int):
+            self._batches += 1
+            if self._batches % self.save_freq == 0:
+                self._save(self._epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "batches": self._batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+        self._batches = int(state["batches"])
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate from a schedule, per epoch (Keras) or per batch.
+
+    Args:
+        schedule: `fn(epoch, lr) -> lr` (or `fn(epoch)`); with `per="batch"` it
+            receives the optimizer step instead of the epoch. A
+            `torch.optim.lr_scheduler.LRScheduler` is stepped instead.
+        per: 'epoch' or 'batch'.
+    """
+
+    def __init__(self, schedule: Any, verbose: int = 0, per: str = "epoch") -> None:
+        super().__init__()
+        if per not in ("epoch", "batch"):
+            raise ValueError(f"per must be 'epoch' or 'batch', got {per!r}")
+        self.schedule = schedule
+        self.verbose = verbose
+        self.per = per
+        self._torch = isinstance(schedule, torch.optim.lr_scheduler.LRScheduler)
+
+    def _apply(self, index: int) -> None:
+        assert self.model is not None and self.model.optimizer is not None
+        optimizer = self.model.optimizer
+        try:
+            lr = self.schedule(index, optimizer.learning_rate)
+        except TypeError:
+            lr = self.schedule(index)
+        if not isinstance(lr, (float, int)) or not math.isfinite(lr):
+            raise ValueError(f"the schedule must return a finite float, got {lr!r}")
+        optimizer.learning_rate = float(lr)
+        if self.verbose:
+            print(
+                f"{self.per.capitalize()} {index + 1}: LearningRateScheduler setting rate to {lr}."
+            )
+
+    def _sync_from_torch(self) -> None:
+        assert self.model is not None and self.model.optimizer is not None
+        opt = self.model.optimizer
+        if opt.torch_optimizer is not None:
+            opt._lr = float(opt.torch_optimizer.param_groups[0]["lr"])
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.per == "epoch" and not self._torch:
+            self._apply(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.per == "epoch" and self._torch:
+            self.schedule.step()
+            self._sync_from_torch()
+        if isinstance(logs, dict) and self.model is not None and self.model.optimizer is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.per == "batch" and not self._torch:
+            assert self.model is not None and self.model.optimizer is not None
+            self._apply(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        if self.per == "batch" and self._torch:
+            self.schedule.step()
+            self._sync_from_torch()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"torch": self.schedule.state_dict()} if self._torch else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self._torch and "torch" in state:
+            self.schedule.load_state_dict(state["torch"])
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch (epoch, then the logs in sorted order)."""
+
+    def __init__(
+        self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False
+    ):
+        super().__init__()
+        self.filename = Path(filename)
+        self.separator = separator
+        self.append = append
+        self._keys: list[str] | None = None
+        self._rows = 0
+        self._restored = False
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        if self._restored:
+            # resuming: drop rows written after the backup we resume from
+            lines = (
+                self.filename.read_text().splitlines(keepends=True)
+                if self.filename.exists()
+                else []
+            )
+            keep = lines[: self._rows + 1] if self._rows else []
+            self.filename.write_text("".join(keep))
+        elif not self.append:
+            self.filename.parent.mkdir(parents=True, exist_ok=True)
+            self.filename.write_text("")
+        elif self.filename.exists():
+            with self.filename.open() as f:
+                rows = list(csv.reader(f, delimiter=self.separator))
+            self._keys = rows[0][1:] if rows else None
+            self._rows = max(len(rows) - 1, 0)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        logs = dict(logs or {})
+        if self._keys is None:
+            self._keys = sorted(logs)
+        with self.filename.open("a", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            if self._rows == 0 and f.tell() == 0:
+                writer.writerow(["epoch", *self._keys])
+            writer.writerow([epoch, *(logs.get(k, "NA") for k in self._keys)])
+            f.flush()
+        self._rows += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self._rows, "keys": self._keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rows = int(state["rows"])
+        self._keys = state["keys"]
+        self._restored = True
+
+
+class TensorBoard(Callback):
+    """Logs losses and metrics for TensorBoard (torch.utils.tensorboard).
+
+    Args:
+        log_dir: where event files go (`train/` and `validation/` below it).
+        update_freq: 'epoch', 'batch', or an int number of batches between writes.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str] = "logs", update_freq: str | int = "epoch"):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers: dict[str, Any] = {}
+        self._step = 0
+
+    def _writer(self, which: str) -> Any:
+        if which not in self._writers:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:  # pragma: no cover
+                raise ImportError("TensorBoard logging needs: pip install tensorboard") from e
+            self._writers[which] = SummaryWriter(str(self.log_dir / which))
+        return self._writers[which]
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._step += 1
+        if isinstance(self.update_freq, int) and self._step % self.update_freq == 0:
+            for key, value in (logs or {}).items():
+                self._writer("train").add_scalar(f"batch_{key}", value, self._step)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            which, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._writer(which).add_scalar(f"epoch_{name}", value, epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self._step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._step = int(state["step"])

@@ -99,6 +99,9 @@ class Model:
         jit_compile: bool = False,
         accumulate_steps: int = 1,
         precision: str | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
     ) -> None:
         """Choose optimizer, loss and metrics (Keras names, instances, or torch objects).
 
@@ -112,6 +115,8 @@ class Model:
             accumulate_steps: apply the optimizer every k batches with the averaged
                 gradient (simulates a k times larger batch).
             precision: None (float32), 'bf16' or 'fp16' autocast.
+            clipnorm, clipvalue, global_clipnorm: gradient clipping, as the Keras
+                optimizer arguments of the same names (set on the optimizer).
         """
         if not isinstance(accumulate_steps, int) or accumulate_steps < 1:
             raise ValueError(
@@ -121,6 +126,15 @@ class Model:
         if isinstance(metrics, (str, bytes)):
             raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
         self.optimizer = optimizers_module.get(optimizer)
+        for key, value in (
+            ("clipnorm", clipnorm),
+            ("clipvalue", clipvalue),
+            ("global_clipnorm", global_clipnorm),
+        ):
+            if value is not None:
+                setattr(self.optimizer, key, float(value))
+        if self.optimizer.clipnorm is not None and self.optimizer.global_clipnorm is not None:
+            raise ValueError("give clipnorm or global_clipnorm, not both")
         self.loss = None if loss is None else losses_module.get(loss)
         for spec in metrics:  # fail now on unknown names rather than at the first batch
             if isinstance(spec, str):
@@ -280,13 +294,15 @@ class Model:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        resume_from: str | None = None,
     ) -> History:
         """Train for `epochs` over arrays or any batch source; returns a `History`.
 
         `x` may be NumPy/torch/pandas data (with `y`), a `batchfit.data` source,
         or any iterable of `(x, y[, sample_weight])` batches. With arrays,
         `shuffle` reshuffles every epoch and `validation_split` holds out the
-        last fraction (before shuffling), as Keras does.
+        last fraction (before shuffling), as Keras does. `resume_from` names a
+        `BackupAndRestore` folder (or file) to continue from.
         """
         step = self._require_step("fit")
         if epochs < 1 and initial_epoch >= epochs:
@@ -324,6 +340,7 @@ class Model:
             class_weight=class_weight,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
+            resume_from=resume_from,
         )
 
     def _validation_source(self, data: Any, batch_size: int | None) -> Source:

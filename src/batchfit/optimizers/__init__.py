@@ -58,8 +58,7 @@ class Optimizer:
         name: str | None = None,
         **torch_kwargs: Any,
     ) -> None:
-        if clipnorm is not None and global_clipnorm is not None:
-            raise ValueError("give clipnorm or global_clipnorm, not both")
+        _check_one_clip(clipnorm, clipvalue, global_clipnorm)
         self.name = name or type(self).__name__.lower()
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
@@ -103,7 +102,9 @@ class Optimizer:
     # -- Keras surface ------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
-        """Current learning rate; settable between batches."""
+        """The rate the next update uses (a schedule's value at `iterations`); settable."""
+        if self._schedule is not None:
+            return float(self._schedule(self.iterations))
         return self._lr
 
     @learning_rate.setter
@@ -147,8 +148,11 @@ class Optimizer:
         ):
             self._clip()
         if self.weight_decay and not self._torch_decay:
-            with torch.no_grad():
-                torch._foreach_mul_(self._params, 1.0 - self._lr * self.weight_decay)
+            # Keras decays only variables that received a gradient
+            decayed = [p for p in self._params if p.grad is not None]
+            if decayed:
+                with torch.no_grad():
+                    torch._foreach_mul_(decayed, 1.0 - self._lr * self.weight_decay)
 
     def _clip(self) -> None:
         grads = [p for p in self._params if p.grad is not None]
@@ -177,10 +181,16 @@ class Optimizer:
         self._set_lr(float(state.get("learning_rate", self._lr)))
 
     def get_config(self) -> dict[str, Any]:
+        lr: Any = self._lr
+        if self._schedule is not None:
+            try:
+                lr = schedules.serialize(self._schedule)
+            except TypeError:  # a custom callable: only its current value can be saved
+                lr = self._lr
         config: dict[str, Any] = {
             "class_name": type(self).__name__,
             "name": self.name,
-            "learning_rate": self._lr,
+            "learning_rate": lr,
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
@@ -194,6 +204,13 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self._lr:g})"
+
+
+def _check_one_clip(*values: float | None) -> None:
+    if sum(v is not None for v in values) > 1:
+        raise ValueError(
+            "only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras)"
+        )
 
 
 def _positive(value: Any, what: str) -> float:
@@ -390,10 +407,16 @@ def get(identifier: str | Optimizer | torch.optim.Optimizer | dict[str, Any]) ->
         return Optimizer.wrap(identifier)
     if isinstance(identifier, dict):
         config = dict(identifier)
-        cls = _BY_NAME.get(str(config.pop("class_name", "")).lower())
+        class_name = str(config.pop("class_name", ""))
+        cls = _BY_NAME.get(class_name.lower())
         if cls is None:
-            raise ValueError(f"unknown optimizer config {identifier!r}")
-        config = {k: v for k, v in config.items() if v is not None and k != "name"}
+            raise ValueError(
+                f"unknown optimizer class {class_name!r} in config; "
+                f"valid names: {', '.join(names())}"
+            )
+        config = {k: v for k, v in config.items() if v is not None}
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())

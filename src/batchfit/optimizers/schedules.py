@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = [
     "CosineDecay",
+    "deserialize",
+    "serialize",
     "ExponentialDecay",
     "InverseTimeDecay",
     "LearningRateSchedule",
@@ -26,6 +28,12 @@ class LearningRateSchedule:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
+def _positive_steps(value: int, what: str = "decay_steps") -> int:
+    if int(value) <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value}")
+    return int(value)
+
+
 class ExponentialDecay(LearningRateSchedule):
     """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if `staircase`)."""
 
@@ -36,10 +44,8 @@ class ExponentialDecay(LearningRateSchedule):
         decay_rate: float,
         staircase: bool = False,
     ) -> None:
-        if decay_steps <= 0:
-            raise ValueError(f"decay_steps must be positive, got {decay_steps}")
         self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = int(decay_steps)
+        self.decay_steps = _positive_steps(decay_steps)
         self.decay_rate = float(decay_rate)
         self.staircase = bool(staircase)
 
@@ -61,7 +67,7 @@ class InverseTimeDecay(LearningRateSchedule):
         staircase: bool = False,
     ) -> None:
         self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = int(decay_steps)
+        self.decay_steps = _positive_steps(decay_steps)
         self.decay_rate = float(decay_rate)
         self.staircase = bool(staircase)
 
@@ -81,14 +87,21 @@ class PolynomialDecay(LearningRateSchedule):
         decay_steps: int,
         end_learning_rate: float = 0.0001,
         power: float = 1.0,
+        cycle: bool = False,
     ) -> None:
         self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = int(decay_steps)
+        self.decay_steps = _positive_steps(decay_steps)
         self.end_learning_rate = float(end_learning_rate)
         self.power = float(power)
+        self.cycle = bool(cycle)
 
     def __call__(self, step: int) -> float:
-        frac = 1.0 - min(step, self.decay_steps) / self.decay_steps
+        if self.cycle:
+            # Keras: stretch the horizon to the next multiple of decay_steps
+            steps = self.decay_steps * max(1, math.ceil(step / self.decay_steps))
+            frac = 1.0 - step / steps
+        else:
+            frac = 1.0 - min(step, self.decay_steps) / self.decay_steps
         span = self.initial_learning_rate - self.end_learning_rate
         return span * frac**self.power + self.end_learning_rate
 
@@ -129,10 +142,14 @@ class CosineDecay(LearningRateSchedule):
         warmup_steps: int = 0,
     ) -> None:
         self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = int(decay_steps)
+        self.decay_steps = _positive_steps(decay_steps)
         self.alpha = float(alpha)
         self.warmup_target = None if warmup_target is None else float(warmup_target)
         self.warmup_steps = int(warmup_steps)
+        if self.warmup_target is not None and self.warmup_steps <= 0:
+            raise ValueError(
+                f"warmup_steps must be positive with a warmup_target, got {warmup_steps}"
+            )
 
     def __call__(self, step: int) -> float:
         peak = self.initial_learning_rate
@@ -145,3 +162,19 @@ class CosineDecay(LearningRateSchedule):
         frac = min(step, self.decay_steps) / self.decay_steps
         cosine = 0.5 * (1.0 + math.cos(math.pi * frac))
         return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    """A JSON-friendly description of a built-in schedule."""
+    if type(schedule).__name__ not in __all__:
+        raise TypeError(f"cannot serialize the custom schedule {schedule!r}")
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
+    """A built-in schedule from `serialize`'s output (only batchfit's own classes)."""
+    name = config.get("class_name", "")
+    cls = globals().get(name) if name in __all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, LearningRateSchedule)):
+        raise ValueError(f"unknown learning-rate schedule {name!r}")
+    return cls(**config.get("config", {}))
