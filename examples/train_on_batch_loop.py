@@ -44,7 +44,8 @@ def main() -> None:
                 data[i : i + batch_size], labels[i : i + batch_size]
             )
         print(
-            f"train_on_batch epoch {epoch + 1}: last batch loss = {loss:.4f}, accuracy = {accuracy:.4f}"
+            f"train_on_batch epoch {epoch + 1}: "
+            f"last batch loss = {loss:.4f}, accuracy = {accuracy:.4f}"
         )
     loop_time = time.perf_counter() - t0
 
@@ -57,7 +58,8 @@ def main() -> None:
     fit_time = time.perf_counter() - t0
     same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), twin.get_weights()))
     print(
-        f"\nfit final loss {history.history['loss'][-1]:.4f}, accuracy {history.history['accuracy'][-1]:.4f}"
+        f"\nfit final loss {history.history['loss'][-1]:.4f}, "
+        f"accuracy {history.history['accuracy'][-1]:.4f}"
     )
     print(f"train_on_batch loop {loop_time:.2f}s, fit {fit_time:.2f}s")
     print(f"same weights from both paths (bit for bit): {same}")

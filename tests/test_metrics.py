@@ -370,10 +370,7 @@ def test_batch_result_equals_fresh_metric(name: str, weighted: bool) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        n
-        for n in NAMES
-    ],
+    [n for n in NAMES],
 )
 def test_state_after_batch_result_ignores_unit_weights(name: str) -> None:
     """Passing all-ones sample weights must not change anything observable."""

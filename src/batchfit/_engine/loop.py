@@ -167,7 +167,9 @@ def fit_loop(
             and (epoch + 1) % validation_freq == 0
             and not model.stop_training
         ):
-            val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=None)
+            cbs.call("on_test_begin", None)
+            val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=cbs)
+            cbs.call("on_test_end", val)
             logs.update({f"val_{k}": v for k, v in val.items()})
         cbs.call("on_epoch_end", epoch, logs)
         if backups and not model.stop_training:

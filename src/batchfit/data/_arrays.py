@@ -29,9 +29,13 @@ def to_array(a: Any, what: str) -> Any:
         return {k: to_array(v, f"{what}[{k!r}]") for k, v in a.items()}
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray) and hasattr(a, "columns"):
         cols = [str(c) for c in a.columns]
-        bad = [c for c, t in zip(cols, a.dtypes) if getattr(t, "kind", "O") not in "biuf"]
+        bad = [
+            c for c, t in zip(cols, a.dtypes, strict=True) if getattr(t, "kind", "O") not in "biuf"
+        ]
         if bad:
-            raise TypeError(f"{what}: non-numeric column(s) {bad} (dtypes {list(map(str, a.dtypes))})")
+            raise TypeError(
+                f"{what}: non-numeric column(s) {bad} (dtypes {list(map(str, a.dtypes))})"
+            )
         a = a.to_numpy()
     elif hasattr(a, "to_numpy") and not isinstance(a, np.ndarray) and not _is_torch(a):
         a = a.to_numpy()
@@ -45,9 +49,7 @@ def to_array(a: Any, what: str) -> Any:
         )
     if arr.ndim == 0:
         raise ValueError(f"{what} must have a batch dimension, got a scalar")
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    elif arr.dtype == np.bool_:
+    if arr.dtype == np.float64 or arr.dtype == np.bool_:
         arr = arr.astype(np.float32)
     return arr
 
@@ -83,6 +85,8 @@ class ArraySource(Source):
     Order is `epoch_permutation(n, seed, epoch)` when shuffling, else the
     natural order; a shard takes every `world_size`-th position of that order.
     """
+
+    batch_size: int
 
     def __init__(
         self,
@@ -142,9 +146,9 @@ class ArraySource(Source):
         if self.world_size > 1:
             base = order if order is not None else np.arange(self.n)
             order = base[self.rank :: self.world_size]
-        parts = [self.x, self.y] if self.sample_weight is None else [
-            self.x, self.y, self.sample_weight
-        ]
+        parts = (
+            [self.x, self.y] if self.sample_weight is None else [self.x, self.y, self.sample_weight]
+        )
         if self.y is None and self.sample_weight is None:
             parts = [self.x]
         rows = self._rows()

@@ -12,6 +12,12 @@ The order of samples is a pure function of `(seed, epoch, rank, world_size)`,
 so a resumed run recomputes the order and skips what it already consumed.
 `set_epoch(e)` chooses the epoch; the engine calls it before each epoch.
 `state_dict()` is small (counters and seeds, never data) and JSON-friendly.
+`stats` holds counters for the history (rows read, rows skipped as malformed
+or non-finite); file sources reset it when an epoch starts. `close()` ends
+any background thread; a consumer that stops early needs no `close()`, since
+dropping or closing its iterator ends the epoch's thread.
+File and stream sources share one pipeline: NOTE [ The streaming pipeline ]
+in `_stream.py`, with order and sharding in NOTE [ Order and sharding ].
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class CsvSource(StreamSource):
         self.files = expand_paths(paths_or_glob, "CSV")
         headers = [_read_header(path, delimiter) for path in self.files]
         self.column_names, _ = headers[0]
-        for path, (names, _) in zip(self.files[1:], headers[1:]):
+        for path, (names, _) in zip(self.files[1:], headers[1:], strict=True):
             if names != self.column_names:
                 raise ValueError(
                     f"columns differ between {self.files[0]} and {path}: "
@@ -91,14 +91,17 @@ class CsvSource(StreamSource):
         needed = set(self.columns.needed)
         self._schema = {n: pl.Float32 if n in needed else pl.String for n in self.column_names}
         self._all_units: list[tuple[int, int, int | None]] = []
-        for index, (path, (_, header_end)) in enumerate(zip(self.files, headers)):
+        for index, (path, (_, header_end)) in enumerate(zip(self.files, headers, strict=True)):
             self._all_units.extend(_cut(index, path, header_end, block_bytes))
         self._units = self._compute_units()
         self._first_lines: dict[tuple[int, int], int] = {}
         self._logged: set[str] = set()
 
     def _compute_units(self) -> list[Any]:
-        return [self._all_units[i] for i in shard_units(len(self._all_units), self.rank, self.world_size)]
+        return [
+            self._all_units[i]
+            for i in shard_units(len(self._all_units), self.rank, self.world_size)
+        ]
 
     def _rows_may_drop(self) -> bool:
         return True  # row counts are unknown before parsing anyway
@@ -110,6 +113,7 @@ class CsvSource(StreamSource):
         """Refuse non-numeric columns now, not after an hour of training."""
         import polars as pl
 
+        assert self.columns is not None
         path = self.files[0]
         with open_binary(path) as stream:
             sample = stream.read(_SAMPLE_BYTES)
@@ -121,10 +125,14 @@ class CsvSource(StreamSource):
             )
         except pl.exceptions.PolarsError:
             return  # a malformed sample is reported with its line when read
-        assert self.columns is not None
         for name, dtype in frame.schema.items():
             if not (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null):
-                example = frame[name].drop_nulls().head(1).to_list()
+                values = frame[name].drop_nulls()
+                numbers = values.cast(pl.Float64, strict=False).drop_nulls()
+                if not len(values) or len(numbers) > len(values) // 2:
+                    continue  # mostly numbers: the odd bad row is reported with its line
+                example = values.filter(values.cast(pl.Float64, strict=False).is_null())
+                example = example.head(1).to_list()
                 raise TypeError(
                     f"column {name!r} in {path} holds {dtype} values "
                     f"(e.g. {example[0] if example else None!r}); expected numbers. "
@@ -154,7 +162,7 @@ class CsvSource(StreamSource):
                     cut = data.rfind(b"\n") + 1
                     data, rest = data[:cut], data[cut:]
                 if data:
-                    chunk = self._parse(data, path, lambda line=line: line)
+                    chunk = self._parse(data, path, _constant(line))
                     if chunk is not None:
                         rows += chunk.rows
                         yield chunk
@@ -203,8 +211,9 @@ class CsvSource(StreamSource):
         needed = self.columns.needed
         index = [self.column_names.index(n) for n in needed]
         width = len(self.column_names)
-        reader = _csv.reader(io.StringIO(data.decode("utf-8", "replace"), newline=""),
-                             delimiter=self.delimiter)
+        reader = _csv.reader(
+            io.StringIO(data.decode("utf-8", "replace"), newline=""), delimiter=self.delimiter
+        )
         values: list[list[float]] = []
         lines: list[int] = []
         line = 0
@@ -233,7 +242,9 @@ class CsvSource(StreamSource):
             self.stats["bad_rows_skipped"] += 1
             if path not in self._logged:
                 self._logged.add(path)
-                logger.warning("skipping malformed rows in %s, first at %s: %s", path, where, problem)
+                logger.warning(
+                    "skipping malformed rows in %s, first at %s: %s", path, where, problem
+                )
         if not values:
             return None
         self.stats["rows_read"] += len(values)
@@ -247,6 +258,10 @@ class CsvSource(StreamSource):
             self.columns.parts(select),
             lambda i: f"{path} line {first_line() + int(row_lines[i])}",
         )
+
+
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value
 
 
 def _is_number(text: str) -> bool:

@@ -52,7 +52,7 @@ def open_binary(path: str) -> IO[bytes] | Any:
     """A readable binary stream, decompressed on the fly when the name says so."""
     codec = compression_of(path)
     if codec is None:
-        return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+        return open(path, "rb")
     import pyarrow as pa
 
     return pa.input_stream(path, compression=codec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class Chunk:
 
 def check_finite(
     chunks: Iterable[Chunk],
-    part_names: Sequence[Sequence[str]],
+    part_names: Callable[[], Sequence[Sequence[str]]],
     *,
     on_nan: str,
     stats: dict[str, int],
@@ -70,19 +71,22 @@ def check_finite(
                 yield chunk.take(good)
             continue
         row = int(np.flatnonzero(~good)[0])
-        for part, names in zip(chunk.parts, part_names):
-            if part.dtype.kind not in "fc":
-                continue
+        names_of = part_names()
+        for k, part in enumerate(chunk.parts):
             flat = part.reshape(part.shape[0], -1)[row]
-            bad = np.flatnonzero(~np.isfinite(flat))
-            if bad.size:
+            bad: Any = np.flatnonzero(~np.isfinite(flat)) if part.dtype.kind in "fc" else []
+            if len(bad):
                 col = int(bad[0])
-                name = names[col] if col < len(names) else f"column {col}"
+                names = names_of[k] if k < len(names_of) else []
+                name = names[col] if col < len(names) else f"{_PART[k]}[:, {col}]"
                 raise ValueError(
                     f"non-finite value {flat[col]!r} in column {name!r} at "
                     f"{chunk.locate(row)}: expected finite numbers "
                     "(pass on_nan='skip' to drop such rows)"
                 )
+
+
+_PART = ("x", "y", "sample_weight")
 
 
 def stripe_rows(chunks: Iterable[Chunk], rank: int, world_size: int) -> Iterator[Chunk]:
@@ -108,34 +112,50 @@ def shuffle_rows(
 ) -> Iterator[Parts]:
     """A bounded, seeded shuffle buffer over a stream of row chunks.
 
-    Rows are gathered until the buffer holds `buffer_rows + emit_rows`; then a
-    random `emit_rows` of them leave, the rest stay. Emitting in rounds keeps
-    the cost near three copies per row while holding at most
-    `buffer_rows + emit_rows` rows. Rounds are cut by row count, never by chunk
-    boundaries, so the order depends only on the row stream and the generator.
+    The buffer fills with the first `buffer_rows` rows. Then rows arrive in
+    rounds of `round_rows`: each round, that many random slots of the buffer
+    leave as one output chunk and the new rows take their places (two copies
+    per row). Rounds are cut by row count, never at chunk boundaries, so the
+    order depends only on the row stream and the generator. Memory: the
+    buffer plus one round.
     """
-    emit_rows = max(buffer_rows // 2, 256)
-    round_rows = buffer_rows + emit_rows
+    round_rows = max(min(buffer_rows // 2, 65_536), 1)
+    buffer: list[np.ndarray] = []
+    filled = 0
     pending: list[Parts] = []
     pending_rows = 0
     for parts in chunks:
         start, n = 0, int(parts[0].shape[0])
+        while filled < buffer_rows and start < n:  # fill the buffer first
+            take = min(n - start, buffer_rows - filled)
+            if not buffer:
+                buffer = [np.empty((buffer_rows, *p.shape[1:]), p.dtype) for p in parts]
+            for b, p in zip(buffer, parts, strict=True):
+                b[filled : filled + take] = p[start : start + take]
+            filled += take
+            start += take
         while start < n:
             take = min(n - start, round_rows - pending_rows)
             pending.append(tuple(p[start : start + take] for p in parts))
             pending_rows += take
             start += take
             if pending_rows == round_rows:
-                rows = _concat(pending)
-                order = rng.permutation(round_rows)
-                out, keep = order[:emit_rows], order[emit_rows:]
-                yield tuple(p[out] for p in rows)
-                pending = [tuple(p[keep] for p in rows)]
-                pending_rows = buffer_rows
+                yield _swap(buffer, _concat(pending), rng)
+                pending, pending_rows = [], 0
     if pending_rows:
-        rows = _concat(pending)
-        order = rng.permutation(pending_rows)
-        yield tuple(p[order] for p in rows)
+        yield _swap(buffer, _concat(pending), rng)
+    if filled:
+        order = rng.permutation(filled)
+        yield tuple(b[:filled][order] for b in buffer)
+
+
+def _swap(buffer: list[np.ndarray], incoming: Parts, rng: np.random.Generator) -> Parts:
+    """Random rows out of the full buffer, `incoming` rows into their slots."""
+    slots = rng.choice(buffer[0].shape[0], size=incoming[0].shape[0], replace=False)
+    out = tuple(b[slots] for b in buffer)
+    for b, p in zip(buffer, incoming, strict=True):
+        b[slots] = p
+    return out
 
 
 def batch_rows(
@@ -162,9 +182,10 @@ def batch_rows(
                 continue
             yield _concat(carry)
             carry, carry_rows = [], 0
-        while n - start >= batch_size:
-            yield tuple(p[start : start + batch_size] for p in parts)
-            start += batch_size
+        while n - start >= batch_size:  # the hot loop: views, no copies
+            stop = start + batch_size
+            yield tuple([p[start:stop] for p in parts])
+            start = stop
         if start < n:
             carry, carry_rows = [tuple(p[start:] for p in parts)], n - start
     if carry_rows and not drop_remainder:
@@ -174,4 +195,4 @@ def batch_rows(
 def _concat(pieces: list[Parts]) -> Parts:
     if len(pieces) == 1:
         return pieces[0]
-    return tuple(np.concatenate(column) for column in zip(*pieces))
+    return tuple(np.concatenate(column) for column in zip(*pieces, strict=True))

@@ -21,7 +21,9 @@ UNIT_ORDER_STREAM = 0
 SHUFFLE_BUFFER_STREAM = 1
 
 
-def epoch_rng(seed: int, epoch: int, rank: int, world_size: int, stream: int) -> np.random.Generator:
+def epoch_rng(
+    seed: int, epoch: int, rank: int, world_size: int, stream: int
+) -> np.random.Generator:
     """A generator that depends only on its arguments (never on global state)."""
     return np.random.default_rng([int(seed), int(epoch), int(rank), int(world_size), stream])
 

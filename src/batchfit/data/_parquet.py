@@ -7,7 +7,7 @@ one row group inside that range, read in record batches of `block_rows`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,8 +87,12 @@ class ParquetSource(StreamSource):
         )
         for name in self.columns.needed:
             kind = schema0.field(name).type
-            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                    or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)):
+            if not (
+                pa.types.is_integer(kind)
+                or pa.types.is_floating(kind)
+                or pa.types.is_boolean(kind)
+                or pa.types.is_decimal(kind)
+            ):
                 raise TypeError(
                     f"column {name!r} in {self.files[0]} has type {kind}; expected numbers. "
                     "Leave it out with features=[...]"
@@ -122,7 +126,9 @@ class ParquetSource(StreamSource):
         seen = 0
         with pq.ParquetFile(path) as reader:
             for batch in reader.iter_batches(
-                batch_size=self.block_rows, row_groups=[group], columns=self.columns.needed,
+                batch_size=self.block_rows,
+                row_groups=[group],
+                columns=self.columns.needed,
                 use_threads=True,
             ):
                 lo, hi = max(start - seen, 0), min(stop - seen, batch.num_rows)
@@ -145,10 +151,14 @@ class ParquetSource(StreamSource):
 
                 yield Chunk(
                     self.columns.parts(select),
-                    lambda i, first=first: f"{path} row {first + i} (null or non-finite)",
+                    _locator(f"{path} row", first),
                 )
                 if seen >= stop:
                     break
+
+
+def _locator(prefix: str, first: int) -> Callable[[int], str]:
+    return lambda i: f"{prefix} {first + i}"
 
 
 def parquet(

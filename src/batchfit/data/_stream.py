@@ -104,6 +104,7 @@ class StreamSource(Source):
     """
 
     columns: Columns | None = None
+    batch_size: int
 
     def __init__(
         self,
@@ -196,7 +197,9 @@ class StreamSource(Source):
                     break
                 skip_rows -= rows
                 units.pop(0)
-        part_names = self.columns.part_names if self.columns else []
+
+        def part_names() -> list[list[str]]:
+            return self.columns.part_names if self.columns else []
 
         def produce() -> Iterator[Parts]:
             chunks = check_finite(
@@ -204,9 +207,7 @@ class StreamSource(Source):
             )
             parts: Iterator[Parts] = (chunk.parts for chunk in chunks)
             if self.shuffle_buffer:
-                rng = epoch_rng(
-                    self.seed, epoch, self.rank, self.world_size, SHUFFLE_BUFFER_STREAM
-                )
+                rng = epoch_rng(self.seed, epoch, self.rank, self.world_size, SHUFFLE_BUFFER_STREAM)
                 parts = shuffle_rows(parts, self.shuffle_buffer, rng)
             return parts
 

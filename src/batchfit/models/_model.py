@@ -133,8 +133,9 @@ class Model:
         ):
             if value is not None:
                 setattr(self.optimizer, key, float(value))
-        if self.optimizer.clipnorm is not None and self.optimizer.global_clipnorm is not None:
-            raise ValueError("give clipnorm or global_clipnorm, not both")
+        optimizers_module._check_one_clip(
+            self.optimizer.clipnorm, self.optimizer.clipvalue, self.optimizer.global_clipnorm
+        )
         self.loss = None if loss is None else losses_module.get(loss)
         for spec in metrics:  # fail now on unknown names rather than at the first batch
             if isinstance(spec, str):

@@ -49,7 +49,9 @@ def _chunks(x: Any, batch_size: int) -> Iterator[np.ndarray]:
     if hasattr(x, "shape") and hasattr(x, "__getitem__") and not hasattr(x, "_iter_epoch"):
         arr = x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x
         if np.ndim(arr) != 4:
-            raise ValueError(f"fit() expects images of rank 4, got an array of shape {np.shape(arr)}")
+            raise ValueError(
+                f"fit() expects images of rank 4, got an array of shape {np.shape(arr)}"
+            )
         for start in range(0, len(arr), batch_size):
             yield np.asarray(arr[start : start + batch_size])
         return
@@ -60,7 +62,9 @@ def _chunks(x: Any, batch_size: int) -> Iterator[np.ndarray]:
         yield np.asarray(chunk)
 
 
-def fit_generator(gen: Any, x: Any, augment: bool, rounds: int, seed: int | None, batch_size: int) -> None:
+def fit_generator(
+    gen: Any, x: Any, augment: bool, rounds: int, seed: int | None, batch_size: int
+) -> None:
     """Stream `x` once and set `gen.mean`, `gen.std` and `gen.zca_whitening_matrix`."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -100,12 +104,16 @@ def fit_generator(gen: Any, x: Any, augment: bool, rounds: int, seed: int | None
     keras_shape = (1, 1, channels) if gen.data_format == "channels_last" else (channels, 1, 1)
     mean = pixels.mean
     gen.mean = mean.astype(gen.dtype).reshape(keras_shape) if gen.featurewise_center else None
-    gen.std = pixels.std.astype(gen.dtype).reshape(keras_shape) if gen.featurewise_std_normalization else None
+    gen.std = (
+        pixels.std.astype(gen.dtype).reshape(keras_shape)
+        if gen.featurewise_std_normalization
+        else None
+    )
     if features is not None:
         about = np.tile(mean, int(np.prod(shape[:-1])))  # Keras centres by the channel mean
-        gen.zca_whitening_matrix = zca_matrix(features.second_moment(about), gen.zca_epsilon).astype(
-            gen.dtype
-        )
+        gen.zca_whitening_matrix = zca_matrix(
+            features.second_moment(about), gen.zca_epsilon
+        ).astype(gen.dtype)
 
 
 def _check_zca_memory(shape: tuple[int, ...]) -> None:

@@ -121,15 +121,20 @@ class ArrayFlow(KerasIteratorMixin, Source):
         self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra
         self.n = len(images)
         self.batch_size = int(batch_size)
+        self._rows_per_batch = int(batch_size)  # typed int, unlike the base attribute
         self.shuffle = bool(shuffle)
         self.seed = int(draw_seed() if seed is None else seed)
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
         self.rank, self.world_size = int(rank), int(world_size)
-        self._kwargs = dict(
-            batch_size=batch_size, shuffle=shuffle, seed=self.seed, save_to_dir=save_to_dir,
-            save_prefix=save_prefix, save_format=save_format,
+        self._kwargs: dict[str, Any] = dict(
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            save_to_dir=save_to_dir,
+            save_prefix=save_prefix,
+            save_format=save_format,
         )
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -138,19 +143,33 @@ class ArrayFlow(KerasIteratorMixin, Source):
 
     def _num_batches(self) -> int:
         rows = len(range(self.rank, self.n, self.world_size))
-        return -(-rows // self.batch_size)
+        return -(-rows // self._rows_per_batch)
 
     def __len__(self) -> int:
         return self._num_batches()
 
     def _batch(self, order: np.ndarray, epoch: int, index: int) -> Batch:
         self.generator._check_fitted()
-        rows = order[index * self.batch_size : (index + 1) * self.batch_size]
-        key = (self.seed, epoch, index) if self.world_size == 1 else (self.seed, epoch, index, self.rank)
-        images = self.generator._to_last(self.x[rows]).astype(self.generator.dtype)
-        out = self.generator._from_last(self.generator._transform_owned(images, np.random.default_rng(key)))
+        rows = order[index * self._rows_per_batch : (index + 1) * self._rows_per_batch]
+        key = (
+            (self.seed, epoch, index)
+            if self.world_size == 1
+            else (self.seed, epoch, index, self.rank)
+        )
+        images = self.generator._to_last(self.x[rows]).astype(self.generator.dtype, copy=False)
+        out = self.generator._from_last(
+            self.generator._transform_owned(images, np.random.default_rng(key))
+        )
         if self.save_to_dir:
-            _save_images(out, self.generator, self.save_to_dir, self.save_prefix, self.save_format, epoch, index)
+            _save_images(
+                out,
+                self.generator,
+                self.save_to_dir,
+                self.save_prefix,
+                self.save_format,
+                epoch,
+                index,
+            )
         x: Any = [out, *(a[rows] for a in self.extra)] if self.extra else out
         parts = [x]
         if self.y is not None:
@@ -184,8 +203,13 @@ class ArrayFlow(KerasIteratorMixin, Source):
         x = (self.x, self.extra) if self.extra else self.x
         kwargs = {**self._kwargs, "seed": self.seed}
         return ArrayFlow(
-            self.generator, x, self.y, sample_weight=self.sample_weight, rank=rank,
-            world_size=world_size, **kwargs,
+            self.generator,
+            x,
+            self.y,
+            sample_weight=self.sample_weight,
+            rank=rank,
+            world_size=world_size,
+            **kwargs,
         )
 
 

@@ -23,9 +23,12 @@ def parse_zoom_range(zoom_range: Any) -> tuple[float, float]:
     if isinstance(zoom_range, (int, float, np.integer, np.floating)):
         z = float(zoom_range)
         return (1.0 - z, 1.0 + z)
-    if isinstance(zoom_range, (list, tuple)) and len(zoom_range) == 2:
-        if all(isinstance(v, (int, float, np.integer, np.floating)) for v in zoom_range):
-            return (float(zoom_range[0]), float(zoom_range[1]))
+    if (
+        isinstance(zoom_range, (list, tuple))
+        and len(zoom_range) == 2
+        and all(isinstance(v, (int, float, np.integer, np.floating)) for v in zoom_range)
+    ):
+        return (float(zoom_range[0]), float(zoom_range[1]))
     raise ValueError(f"zoom_range should be a float or a pair of floats, got {zoom_range!r}")
 
 
@@ -47,8 +50,8 @@ def parse_shift_range(value: Any, name: str) -> ShiftRange:
 
 
 def _shifts(rng: np.random.Generator, spec: ShiftRange, n: int, size: int) -> np.ndarray:
-    """Keras' shift draw: int -> integer pixels in (-k, k); list -> +/- an element; float -> uniform."""
-    if isinstance(spec, float) and spec == 0.0 or isinstance(spec, int) and spec == 0:
+    """Keras' shift draw: int: whole pixels in (-k, k); list: +/- an element; float: uniform."""
+    if (isinstance(spec, float) and spec == 0.0) or (isinstance(spec, int) and spec == 0):
         return np.zeros(n)
     if isinstance(spec, float):
         shift = rng.uniform(-spec, spec, n)

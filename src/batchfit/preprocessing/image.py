@@ -28,18 +28,11 @@ from typing import Any
 import numpy as np
 
 from batchfit.preprocessing import _fitting
+from batchfit.preprocessing._augment import augment_batch
 from batchfit.preprocessing._params import draw_parameters, parse_shift_range, parse_zoom_range
-from batchfit.transforms._affine import (
-    FILL_MODES,
-    affine_matrices,
-    default_backend,
-    parallel_chunks,
-    warp_affine,
-)
+from batchfit.transforms._affine import FILL_MODES
 
 __all__ = ["ImageDataGenerator"]
-
-_GEOMETRIC = ("theta", "tx", "ty", "shear")
 
 
 class ImageDataGenerator:
@@ -142,7 +135,9 @@ class ImageDataGenerator:
         self.width_shift_range = parse_shift_range(width_shift_range, "width_shift_range")
         self.height_shift_range = parse_shift_range(height_shift_range, "height_shift_range")
         self.brightness_range = (
-            None if brightness_range is None else (float(brightness_range[0]), float(brightness_range[1]))
+            None
+            if brightness_range is None
+            else (float(brightness_range[0]), float(brightness_range[1]))
         )
         self.shear_range = float(shear_range)
         self.zoom_range = parse_zoom_range(zoom_range)
@@ -188,8 +183,9 @@ class ImageDataGenerator:
             self, with `mean`, `std` and `zca_whitening_matrix` set as configured.
 
         Raises:
-            ValueError: wrong rank or channel count, no images, or a ZCA matrix
-                that would not fit in memory (raised before reading the data).
+            ValueError: wrong rank or channel count, or no images.
+            MemoryError: the ZCA matrix would not fit in memory (raised on the
+                first chunk, naming the image shape and the bytes needed).
         """
         _fitting.fit_generator(self, x, augment, rounds, seed, batch_size)
         return self
@@ -226,8 +222,7 @@ class ImageDataGenerator:
         if img.ndim != 3:
             raise ValueError(f"apply_transform expects one image of rank 3, got shape {img.shape}")
         params = {
-            k: None if v is None else np.asarray([v])
-            for k, v in transform_parameters.items()
+            k: None if v is None else np.asarray([v]) for k, v in transform_parameters.items()
         }
         defaults = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
         for key, value in defaults.items():
@@ -250,7 +245,9 @@ class ImageDataGenerator:
         """
         arr = np.asarray(x)
         if arr.ndim not in (3, 4):
-            raise ValueError(f"standardize expects an image (rank 3) or a batch (rank 4), got {arr.shape}")
+            raise ValueError(
+                f"standardize expects an image (rank 3) or a batch (rank 4), got {arr.shape}"
+            )
         single = arr.ndim == 3
         batch = arr[None] if single else arr
         if batch.dtype != self.dtype:
@@ -271,57 +268,33 @@ class ImageDataGenerator:
 
     def _augment(self, batch: np.ndarray, params: dict, standardize: bool = False) -> np.ndarray:
         """Channels-last: one warp, then intensity changes, then (optionally) standardise."""
-        n, h, w, _ = batch.shape
-        geometric = any(np.any(params[k] != 0) for k in _GEOMETRIC) or any(
-            np.any(params[k] != 1) for k in ("zx", "zy")
-        )
-        backend = self.backend or default_backend(batch)
-        mats = affine_matrices(h, w, **{k: params[k] for k in _MATRIX_KEYS}) if geometric else None
-        if mats is not None and backend == "torch":
-            # One batched grid_sample over the whole batch (the path for GPUs).
-            batch = warp_affine(
-                batch, mats, fill_mode=self.fill_mode, cval=self.cval, backend="torch",
-                order=self.interpolation_order,
-            ).astype(self.dtype, copy=False)
-        warp_here = mats is not None and backend != "torch"
-        out = np.empty_like(batch) if warp_here else batch
-
-        def work(start: int, stop: int) -> None:
-            part = slice(start, stop)
-            if warp_here:
-                assert mats is not None  # set together with warp_here
-                warp_affine(
-                    batch[part], mats[part], fill_mode=self.fill_mode, cval=self.cval,
-                    backend="opencv", out=out[part], threads=1, order=self.interpolation_order,
-                )
-            elif mats is None:  # flips only: exact and cheaper as slicing
-                _flip_in_place(out[part], params["flip_horizontal"][part], params["flip_vertical"][part])
-            _intensity(out[part], params, part)
-            if standardize:
-                out[part] = self._standardize_last(out[part], zca=False)
-
-        parallel_chunks(n, work)
-        if standardize and self.zca_whitening:
-            out = self._zca(out)
-        return out
+        return augment_batch(self, batch, params, standardize)
 
     def _standardize_last(self, batch: np.ndarray, zca: bool = True) -> np.ndarray:
         if self.preprocessing_function is not None:
             for i in range(batch.shape[0]):
                 batch[i] = self.preprocessing_function(batch[i])
-        if self.rescale:
-            batch *= self.dtype.type(self.rescale)
-        axes = (1, 2, 3)
-        if self.samplewise_center:
-            batch -= batch.mean(axis=axes, keepdims=True)
-        if self.samplewise_std_normalization:
-            batch /= batch.std(axis=axes, keepdims=True) + 1e-6
         if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
             self._check_fitted()
+        # Rescale and the featurewise statistics fold into one per-channel
+        # `x * scale + offset` (Keras does up to three passes over the batch).
+        channels = batch.shape[-1]
+        scale = np.full(channels, float(self.rescale or 1.0))
+        offset = np.zeros(channels)
+        if self.samplewise_center:
+            if self.rescale:
+                batch *= self.dtype.type(self.rescale)
+            batch -= batch.mean(axis=(1, 2, 3), keepdims=True)
+            if self.samplewise_std_normalization:
+                batch /= batch.std(axis=(1, 2, 3), keepdims=True) + 1e-6
+            scale[:] = 1.0
         if self.featurewise_center and self.mean is not None:
-            batch -= self._last(self.mean)
+            offset -= np.asarray(self.mean, np.float64).ravel()
         if self.featurewise_std_normalization and self.std is not None:
-            batch /= self._last(self.std) + 1e-6
+            inv = 1.0 / (np.asarray(self.std, np.float64).ravel() + 1e-6)
+            scale, offset = scale * inv, offset * inv
+        if np.any(scale != 1.0) or np.any(offset != 0.0):
+            _channel_affine(batch, scale, offset)
         if zca and self.zca_whitening:
             batch = self._zca(batch)
         return batch
@@ -338,10 +311,6 @@ class ImageDataGenerator:
             )
         return (flat @ matrix).astype(self.dtype).reshape(batch.shape)
 
-    def _last(self, stat: np.ndarray) -> np.ndarray:
-        """A per-channel statistic (stored Keras-shaped) broadcastable to channels-last."""
-        return np.asarray(stat, self.dtype).reshape(1, 1, 1, -1)
-
     def _to_last(self, batch: np.ndarray) -> np.ndarray:
         if self.data_format == "channels_first" and batch.ndim == 4:
             return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
@@ -353,10 +322,20 @@ class ImageDataGenerator:
         return batch
 
     # -- flows -------------------------------------------------------------------------
-    def flow(self, x: Any, y: Any = None, batch_size: int = 32, shuffle: bool = True,
-             sample_weight: Any = None, seed: int | None = None, save_to_dir: str | None = None,
-             save_prefix: str = "", save_format: str = "png", ignore_class_split: bool = False,
-             subset: str | None = None) -> Any:  # fmt: skip
+    def flow(
+        self,
+        x: Any,
+        y: Any = None,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        sample_weight: Any = None,
+        seed: int | None = None,
+        save_to_dir: str | None = None,
+        save_prefix: str = "",
+        save_format: str = "png",
+        ignore_class_split: bool = False,
+        subset: str | None = None,
+    ) -> Any:
         """Augmented batches of in-memory images: a finite, resumable source (one epoch per loop).
 
         Args mirror Keras' `flow`. `x` is `(N, H, W, C)` (or a tuple `(images,
@@ -366,19 +345,39 @@ class ImageDataGenerator:
         from batchfit.preprocessing._flows import ArrayFlow
 
         return ArrayFlow(
-            self, x, y, sample_weight=sample_weight, batch_size=batch_size, shuffle=shuffle,
-            seed=seed, save_to_dir=save_to_dir, save_prefix=save_prefix,
-            save_format=save_format, ignore_class_split=ignore_class_split, subset=subset,
+            self,
+            x,
+            y,
+            sample_weight=sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            save_to_dir=save_to_dir,
+            save_prefix=save_prefix,
+            save_format=save_format,
+            ignore_class_split=ignore_class_split,
+            subset=subset,
         )
 
-    def flow_from_directory(self, directory: str, target_size: tuple[int, int] = (256, 256),
-                            color_mode: str = "rgb", classes: Sequence[str] | None = None,
-                            class_mode: str | None = "categorical", batch_size: int = 32,
-                            shuffle: bool = True, seed: int | None = None,
-                            save_to_dir: str | None = None, save_prefix: str = "",
-                            save_format: str = "png", follow_links: bool = False,
-                            subset: str | None = None, interpolation: str = "nearest",
-                            keep_aspect_ratio: bool = False, on_bad_files: str = "raise") -> Any:  # fmt: skip
+    def flow_from_directory(
+        self,
+        directory: str,
+        target_size: tuple[int, int] = (256, 256),
+        color_mode: str = "rgb",
+        classes: Sequence[str] | None = None,
+        class_mode: str | None = "categorical",
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int | None = None,
+        save_to_dir: str | None = None,
+        save_prefix: str = "",
+        save_format: str = "png",
+        follow_links: bool = False,
+        subset: str | None = None,
+        interpolation: str = "nearest",
+        keep_aspect_ratio: bool = False,
+        on_bad_files: str = "raise",
+    ) -> Any:
         """Augmented batches from a class-per-subfolder image tree (Keras' arguments).
 
         Decodes JPEG/PNG/BMP/PPM/TIFF with Pillow in a thread pool; other
@@ -391,12 +390,23 @@ class ImageDataGenerator:
             raise NotImplementedError("save_to_dir is only supported by flow() for now")
         del save_prefix, save_format
         return ImageFolderSource(
-            directory, target_size=target_size, color_mode=color_mode, classes=classes,
-            class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
-            follow_links=follow_links, validation_split=self._validation_split, subset=subset,
-            interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio,
-            on_bad_files=on_bad_files, transform=self._transform_owned,
-            data_format=self.data_format, dtype=self.dtype,
+            directory,
+            target_size=target_size,
+            color_mode=color_mode,
+            classes=classes,
+            class_mode=class_mode,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            follow_links=follow_links,
+            validation_split=self._validation_split,
+            subset=subset,
+            interpolation=interpolation,
+            keep_aspect_ratio=keep_aspect_ratio,
+            on_bad_files=on_bad_files,
+            transform=self._transform_owned,
+            data_format=self.data_format,
+            dtype=self.dtype,
         )
 
     def _transform_owned(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -406,33 +416,13 @@ class ImageDataGenerator:
         return self._augment(batch, params, standardize=True)
 
 
-_MATRIX_KEYS = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical")
+def _channel_affine(batch: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> None:
+    """`batch = batch * scale + offset` per channel, in place, on a channels-last batch.
 
-
-def _flip_in_place(x: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> None:
-    for i in np.flatnonzero(horizontal):
-        x[i] = x[i, :, ::-1].copy()
-    for i in np.flatnonzero(vertical):
-        x[i] = x[i, ::-1].copy()
-
-
-def _intensity(x: np.ndarray, params: dict, part: slice) -> None:
-    """Keras' channel shift then brightness, per image, in place."""
-    shift = params.get("channel_shift_intensity")
-    brightness = params.get("brightness")
-    if shift is None and brightness is None:
-        return
-    lo = x.min(axis=(1, 2, 3), keepdims=True)
-    hi = x.max(axis=(1, 2, 3), keepdims=True)
-    if shift is not None:
-        # Keras: add the intensity, clipped to the image's own range.
-        np.clip(x + shift[part].reshape(-1, 1, 1, 1).astype(x.dtype), lo, hi, out=x)
-        lo = x.min(axis=(1, 2, 3), keepdims=True)
-        hi = x.max(axis=(1, 2, 3), keepdims=True)
-    if brightness is not None:
-        factor = brightness[part].reshape(-1, 1, 1, 1).astype(x.dtype)
-        # Keras goes through an 8-bit PIL image: within [0, 255] it scales and
-        # clips at 0..255; data outside that range is scaled about its minimum.
-        in_byte_range = (lo >= 0) & (hi <= 255)
-        scaled = np.where(in_byte_range, np.clip(x * factor, 0, 255), lo + np.clip((x - lo) * factor, 0, hi - lo))
-        x[...] = scaled
+    Broadcasting over a last axis of 3 runs NumPy's inner loop 3 elements at a
+    time; viewing rows as `W * C` and tiling the vectors makes it ~10x faster.
+    """
+    n, h, w, c = batch.shape
+    rows = batch.reshape(n * h, w * c)
+    rows *= np.tile(scale, w).astype(batch.dtype)
+    rows += np.tile(offset, w).astype(batch.dtype)

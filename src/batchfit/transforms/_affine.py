@@ -24,6 +24,7 @@ on CPU, see benchmarks/RESULTS_images.md) and one batched torch
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,7 +70,7 @@ def parallel_chunks(n: int, work: Callable[[int, int], None], threads: int | Non
     bounds = np.linspace(0, n, min(threads, n) + 1).astype(int)
     futures = [
         _executor(threads).submit(work, int(a), int(b))
-        for a, b in zip(bounds[:-1], bounds[1:])
+        for a, b in itertools.pairwise(bounds)
         if b > a
     ]
     for f in futures:
@@ -214,19 +215,32 @@ def _warp_opencv(
         for i in range(start, stop):
             if c == 1:
                 out[i, :, :, 0] = cv2.warpAffine(
-                    images[i, :, :, 0], mats[i], (w, h), flags=flags,
-                    borderMode=border, borderValue=border_value,
+                    images[i, :, :, 0],
+                    mats[i],
+                    (w, h),
+                    flags=flags,
+                    borderMode=border,
+                    borderValue=border_value,
                 )
             elif c <= 4:
                 cv2.warpAffine(
-                    images[i], mats[i], (w, h), dst=out[i], flags=flags,
-                    borderMode=border, borderValue=border_value,
+                    images[i],
+                    mats[i],
+                    (w, h),
+                    dst=out[i],
+                    flags=flags,
+                    borderMode=border,
+                    borderValue=border_value,
                 )
             else:
                 for g in groups:
                     out[i, :, :, g] = cv2.warpAffine(
-                        np.ascontiguousarray(images[i, :, :, g]), mats[i], (w, h),
-                        flags=flags, borderMode=border, borderValue=border_value,
+                        np.ascontiguousarray(images[i, :, :, g]),
+                        mats[i],
+                        (w, h),
+                        flags=flags,
+                        borderMode=border,
+                        borderValue=border_value,
                     ).reshape(h, w, -1)
 
     parallel_chunks(n, work, threads)
@@ -241,7 +255,7 @@ def _warp_torch(images: Any, matrices: np.ndarray, fill_mode: str, cval: float, 
     mode = {0: "nearest", 1: "bilinear", 3: "bicubic"}[order]
     is_numpy = isinstance(images, np.ndarray)
     x = torch.from_numpy(images) if is_numpy else images
-    n, h, w, c = x.shape
+    _, h, w, _ = x.shape
     x = x.permute(0, 3, 1, 2).float()
     m = torch.as_tensor(matrices, dtype=torch.float32, device=x.device)
     ys, xs = torch.meshgrid(
