@@ -216,3 +216,22 @@ def _kill_and_resume(tmp_path: Path, kind: str, kill_after: int, extra: list[str
 @pytest.mark.parametrize("kill_after", [7, 31])
 def test_sigkill_resume_in_memory_arrays(tmp_path, kill_after):
     _kill_and_resume(tmp_path, "arrays", kill_after, [])
+
+
+@pytest.mark.slow
+def test_sigkill_resume_shuffled_csv_stream(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for part in range(3):
+        x = rng.normal(size=(100, 6))
+        label = (x[:, :2].sum(axis=1) > 0).astype(int)
+        rows = ["f0,f1,f2,f3,f4,f5,label"]
+        rows += [",".join(f"{v:.6f}" for v in r) + f",{lab}" for r, lab in zip(x, label)]
+        (data / f"part-{part}.csv").write_text("\n".join(rows) + "\n")
+    _kill_and_resume(tmp_path, "csv", 23, [str(data)])
+
+
+@pytest.mark.slow
+def test_sigkill_resume_augmented_image_flow(tmp_path):
+    _kill_and_resume(tmp_path, "images", 19, [])
