@@ -100,6 +100,25 @@ def to_source(
     )
 
 
+def shard_for_ranks(source: Source) -> Source:
+    """This rank's shard of `source` under torchrun (see NOTE [ Distributed training ]).
+
+    Every rank uses rank 0's shuffle seed, so shards of one order are disjoint.
+    A source that cannot shard (a DataLoader, a generator) is used as given:
+    the user shards it (e.g. with a DistributedSampler).
+    """
+    from batchfit import distributed
+
+    if not distributed.is_distributed() or getattr(source, "world_size", 1) > 1:
+        return source
+    if isinstance(getattr(source, "seed", None), int):
+        source.seed = distributed.gather_objects(source.seed)[0]  # type: ignore[attr-defined]
+    try:
+        return source.shard(distributed.rank(), distributed.world_size())
+    except NotImplementedError:
+        return source
+
+
 def split_for_validation(
     x: Any, y: Any, sample_weight: Any, validation_split: float
 ) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:

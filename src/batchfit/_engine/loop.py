@@ -7,15 +7,18 @@ it reads a value back from the device unless a callback asks.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch.distributed.algorithms.join import Join
 
 from batchfit._engine import state as state_module
-from batchfit._engine.adapters import class_weights_for, unpack
+from batchfit import distributed
+from batchfit._engine.adapters import class_weights_for, shard_for_ranks, unpack
 from batchfit._engine.logs import Logs
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import BackupAndRestore, CallbackList, History, ProgbarLogger
@@ -112,6 +115,12 @@ def fit_loop(
 ) -> History:
     history = History()
     cbs_list = list(callbacks)
+    ddp = distributed.is_distributed()
+    if ddp:
+        source = shard_for_ranks(source)
+        validation = None if validation is None else shard_for_ranks(validation)
+        verbose = verbose if distributed.is_main() else 0
+        _prepare_for_ddp(step, source)
     if verbose:
         cbs_list.insert(0, ProgbarLogger(verbose))
     cbs_list.append(history)
@@ -144,20 +153,27 @@ def fit_loop(
             state_module.load_metric_states(step, pending_metrics)
             pending_metrics = None
         fit_state.epoch = epoch
-        taken = _train_epoch(
-            model,
-            step,
-            source,
-            epoch,
-            steps_per_epoch,
-            carry,
-            cbs,
-            class_weight,
-            start=skip,
-            fit_state=fit_state,
-            backups=backups,
-        )
+        # ranks whose shard ends first shadow DDP's collectives instead of hanging
+        joined = Join([step.ddp]) if step.ddp is not None else contextlib.nullcontext()
+        with joined:
+            taken = _train_epoch(
+                model,
+                step,
+                source,
+                epoch,
+                steps_per_epoch,
+                carry,
+                cbs,
+                class_weight,
+                start=skip,
+                fit_state=fit_state,
+                backups=backups,
+            )
         skip = 0
+        if ddp:
+            step.sync_metrics()
+            model.stop_training = distributed.any_true(model.stop_training)
+            taken = int(distributed.any_true(taken > 0))
         if taken == 0:
             raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
         logs = dict(Logs(step.results))
@@ -180,6 +196,20 @@ def fit_loop(
             break
     cbs.call("on_train_end", logs)
     return history
+
+
+def _prepare_for_ddp(step: Step, source: Source) -> None:
+    """Build lazy shapes from a first batch, then wrap the module in DDP (all ranks)."""
+    if not step.ready:
+        first = next(iter(source), None)
+        if first is None:
+            raise ValueError("this rank's shard of the training data is empty")
+        x, y, _ = unpack(first)
+        xt, yt, _ = step.to_tensors(x, y)
+        step.prepare(xt, yt)
+        source.set_epoch(source.epoch)
+        source.load_state_dict({**source.state_dict(), "batches_done": 0})
+    step.wrap_ddp()
 
 
 def _train_epoch(
@@ -248,6 +278,7 @@ def evaluate_loop(
 ) -> dict[str, float]:
     """One pass computing loss and metrics; returns floats by name."""
     step.reset_metrics()
+    source = shard_for_ranks(source)
     source.set_epoch(0)
     want = callbacks is not None and callbacks.wants_test_batch
     results = step.results
@@ -266,6 +297,9 @@ def evaluate_loop(
         seen += 1
         if want and callbacks is not None:
             callbacks.batch("on_test_batch_end", i, Logs(results))
+    if distributed.is_distributed():
+        step.sync_metrics()
+        seen = int(distributed.any_true(seen > 0))
     if seen == 0:
         raise ValueError("the evaluation data yielded no batches")
     return dict(Logs(results))

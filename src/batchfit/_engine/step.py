@@ -101,6 +101,10 @@ class Step:
     ) -> None:
         self.module = module
         self.forward_module = forward_module if forward_module is not None else module
+        #: what evaluate/predict run: never the DDP wrapper, whose forward is a collective
+        self.eval_module = self.forward_module
+        self.ddp: nn.parallel.DistributedDataParallel | None = None
+        self._jit = forward_module is not None
         self.loss = loss
         self.optimizer = optimizer
         self.metric_specs = list(metric_specs)
@@ -150,11 +154,19 @@ class Step:
             sw = _as_tensor(sample_weight, self.device).float().reshape(-1)
         return xt, yt, sw
 
-    def _forward(self, x: Any) -> Any:
-        module = self.forward_module
+    def _forward(self, x: Any, module: nn.Module | None = None) -> Any:
+        module = module if module is not None else self.forward_module
         if isinstance(x, (list, tuple)):
             return module(*x)
         return module(x)
+
+    def wrap_ddp(self) -> None:
+        """Wrap the module in DistributedDataParallel (once, after shapes are built)."""
+        if self.ddp is not None:
+            return
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        self.forward_module = torch.compile(self.ddp) if self._jit else self.ddp  # type: ignore[assignment]
 
     # -- first batch ------------------------------------------------------------
     def prepare(self, x: Any, y: torch.Tensor | None) -> None:
@@ -170,7 +182,7 @@ class Step:
             was_training = module.training
             module.eval()
             with torch.no_grad():
-                y_pred = self._forward(_first_rows(x))
+                y_pred = self._forward(_first_rows(x), self.eval_module)
             module.train(was_training)
         if isinstance(x, torch.Tensor):
             self.first_batch_spec = (
@@ -218,10 +230,17 @@ class Step:
                 raise NonFiniteLoss(value)
         k = self.accumulate_steps
         scaled = loss if k == 1 else loss / k
-        if self.scaler is not None:
-            self.scaler.scale(scaled).backward()
-        else:
-            scaled.backward()
+        # under DDP, gradients of all but the last micro-batch stay local (no all-reduce)
+        sync = (
+            self.ddp.no_sync()
+            if self.ddp is not None and self.micro_step + 1 < k
+            else contextlib.nullcontext()
+        )
+        with sync:
+            if self.scaler is not None:
+                self.scaler.scale(scaled).backward()
+            else:
+                scaled.backward()
         self.micro_step += 1
         if self.micro_step == k:
             self._apply_gradients()
@@ -256,7 +275,7 @@ class Step:
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
-            y_pred = self._forward(x)
+            y_pred = self._forward(x, self.eval_module)
             loss = self.loss(y, y_pred, sample_weight)
         return loss, y_pred
 
@@ -264,7 +283,7 @@ class Step:
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
-            return self._forward(x)
+            return self._forward(x, self.eval_module)
 
     # -- metrics ----------------------------------------------------------------
     def update_metrics(
@@ -306,6 +325,13 @@ class Step:
             for m in self.metrics:
                 out[m.name] = m.batch_result(y, y_pred, sample_weight).item()
         return out
+
+    def sync_metrics(self) -> None:
+        """Add every rank's metric sums (see NOTE [ Distributed training ])."""
+        from batchfit import distributed
+
+        if distributed.is_distributed():
+            distributed.all_reduce_sum_(self.metric_states())
 
     def metric_states(self) -> list[torch.Tensor]:
         states = list(self.loss_tracker.states().values())

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from batchfit import distributed
 from batchfit._engine.state import read_state, write_state
 from batchfit.callbacks._base import Callback
 
@@ -48,7 +49,8 @@ class BackupAndRestore(Callback):
 
     @property
     def path(self) -> Path:
-        return self.backup_dir / "backup.safetensors"
+        """This rank's file: each rank saves its own data position and RNG states."""
+        return self.backup_dir / backup_name()
 
     def load(self) -> dict[str, Any] | None:
         """The newest readable backup, the previous one if that is damaged, or None."""
@@ -65,7 +67,9 @@ class BackupAndRestore(Callback):
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
         if self.delete_checkpoint and self.backup_dir.exists():
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            distributed.barrier()  # no rank deletes while another still reads
+            if distributed.is_main():
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"batches": self._batches}
@@ -74,10 +78,16 @@ class BackupAndRestore(Callback):
         self._batches = int(state["batches"])
 
 
+def backup_name() -> str:
+    if distributed.world_size() > 1:
+        return f"backup-rank{distributed.rank()}.safetensors"
+    return "backup.safetensors"
+
+
 def load_backup(where: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Read the backup in folder (or file) `where`, falling back to the previous one."""
     where = Path(where)
-    path = where if where.is_file() else where / "backup.safetensors"
+    path = where if where.is_file() else where / backup_name()
     previous = path.with_name(path.name + ".prev")
     if not path.exists() and not previous.exists():
         return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from batchfit import distributed
 from batchfit.callbacks._base import Callback
 from batchfit.callbacks._monitor import monitor_mode
 
@@ -111,6 +112,11 @@ class ModelCheckpoint(Callback):
     def _save(self, epoch: int, logs: Mapping[str, float] | None) -> None:
         assert self.model is not None
         logs = dict(logs or {})
+        if not distributed.is_main():  # same logs on every rank: rank 0 decides and writes
+            if self.save_best_only and logs.get(self.monitor) is not None:
+                if self._better(logs[self.monitor]):
+                    self.best = logs[self.monitor]
+            return
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None or not self._better(value):
@@ -229,6 +235,8 @@ class CSVLogger(Callback):
         self._restored = False
 
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        if not distributed.is_main():
+            return
         if self._restored:
             # resuming: drop rows written after the backup we resume from
             lines = (
@@ -251,6 +259,9 @@ class CSVLogger(Callback):
         logs = dict(logs or {})
         if self._keys is None:
             self._keys = sorted(logs)
+        if not distributed.is_main():
+            self._rows += 1
+            return
         with self.filename.open("a", newline="") as f:
             writer = csv.writer(f, delimiter=self.separator)
             if self._rows == 0 and f.tell() == 0:
@@ -284,6 +295,8 @@ class TensorBoard(Callback):
         self._step = 0
 
     def _writer(self, which: str) -> Any:
+        if not distributed.is_main():
+            return _NullWriter()
         if which not in self._writers:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -315,3 +328,9 @@ class TensorBoard(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._step = int(state["step"])
+
+
+class _NullWriter:
+    """What ranks other than 0 write TensorBoard events to."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None: ...

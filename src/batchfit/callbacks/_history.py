@@ -69,6 +69,9 @@ class History(Callback):
             ax.legend()
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100)
+            from batchfit import distributed
+
+            if distributed.is_main():  # under torchrun, rank 0 writes
+                fig.savefig(path, dpi=100)
             plt.close(fig)
         return fig

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from batchfit.layers._base import Layer, Shape, register_layer
-from batchfit.transforms._stats import Moments
+from batchfit.transforms._stats import Moments, for_this_rank, merge_ranks
 
 __all__ = ["Normalization"]
 
@@ -130,6 +130,7 @@ class Normalization(Layer):
         stats: Moments | None = None
         keep: tuple[int, ...] = ()
         shape: tuple[int, ...] = ()
+        data, split = for_this_rank(data)  # under torchrun each rank reads a part
         for step, chunk in enumerate(_chunks(data, batch_size or 4096)):
             if steps is not None and step >= steps:
                 break
@@ -141,6 +142,15 @@ class Normalization(Layer):
                 raise ValueError(f"adapt(): batch of shape {chunk.shape} does not match {shape}")
             moved = np.moveaxis(chunk, keep, range(chunk.ndim - len(keep), chunk.ndim))
             stats.update(moved.reshape(-1, int(np.prod(shape))))
+        if split:
+            from batchfit import distributed
+
+            stats = merge_ranks(stats)
+            # a rank whose part was empty learns the layout from the others
+            shape, keep = next(
+                (sk for sk in distributed.gather_objects((shape, keep) if shape else None) if sk),
+                (shape, keep),
+            )
         if stats is None or stats.count == 0:
             raise ValueError("adapt() got no data")
         if not self.built:

@@ -26,6 +26,10 @@ __all__ = ["Model"]
 
 
 def _default_device() -> torch.device:
+    from batchfit import distributed
+
+    if distributed.init():  # under torchrun: join the process group, take LOCAL_RANK's device
+        return distributed.device()
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -389,9 +393,17 @@ class Model:
         callbacks: Sequence[Callback] | None = None,
         output: str | None = None,
     ) -> Any:
-        """Predictions as NumPy; with `output="preds.parquet"`, streamed to that file."""
+        """Predictions as NumPy; with `output="preds.parquet"`, streamed to that file.
+
+        Under torchrun every rank predicts all of `x`; with `output`, only rank 0
+        does, and writes the file.
+        """
+        from batchfit import distributed
+
         step = self._predict_step()
         source = adapters.to_source(x, batch_size=batch_size, shuffle=False)
+        if output is not None and not distributed.is_main():
+            return None  # under torchrun rank 0 writes the whole output
         cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
         cbs.call("on_predict_begin", None)
         sink = None
@@ -470,15 +482,24 @@ class Model:
         return {"class_name": "Model", "name": self.name, "module": type(self._module).__qualname__}
 
     def save(self, path: str) -> None:
-        """Save architecture, weights and compile settings in one safetensors file."""
+        """Save architecture, weights and compile settings in one safetensors file.
+
+        Under torchrun only rank 0 writes (the weights are the same on every rank).
+        """
+        from batchfit import distributed
         from batchfit.models._saving import save_model
 
+        if not distributed.is_main():
+            return
         save_model(self, path)
 
     def save_weights(self, path: str) -> None:
-        """Save the weights only (safetensors)."""
+        """Save the weights only (safetensors); under torchrun only rank 0 writes."""
+        from batchfit import distributed
         from batchfit.models._saving import save_weights
 
+        if not distributed.is_main():
+            return
         save_weights(self, path)
 
     def load_weights(self, path: str) -> None:

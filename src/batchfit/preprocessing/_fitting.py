@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from batchfit.preprocessing._params import draw_parameters
-from batchfit.transforms._stats import Moments, available_memory_bytes, zca_matrix
+from batchfit.transforms._stats import (
+    Moments,
+    available_memory_bytes,
+    for_this_rank,
+    merge_ranks,
+    zca_matrix,
+)
 
 __all__ = ["check_images", "fit_generator", "format_bytes"]
 
@@ -72,6 +78,7 @@ def fit_generator(
     features: Moments | None = None
     shape: tuple[int, ...] | None = None
     rng = np.random.default_rng(seed)
+    x, split = for_this_rank(x)  # under torchrun each rank reads a part; sums merge below
     for chunk in _chunks(x, batch_size):
         check_images(chunk, gen.data_format, "fit()")
         last = gen._to_last(chunk).astype(gen.dtype, copy=True)
@@ -98,6 +105,12 @@ def fit_generator(
             pixels.update(view.reshape(-1, view.shape[-1]))
             if features is not None:
                 features.update(view.reshape(view.shape[0], -1))
+    if split:
+        from batchfit import distributed
+
+        pixels, features = merge_ranks(pixels), merge_ranks(features)
+        # a rank whose part was empty learns the image shape from the others
+        shape = next((s for s in distributed.gather_objects(shape) if s is not None), None)
     if pixels is None or shape is None:
         raise ValueError("fit() got no images: the data is empty")
     channels = shape[-1]

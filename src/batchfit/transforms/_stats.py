@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Moments", "available_memory_bytes", "zca_matrix"]
+__all__ = ["Moments", "available_memory_bytes", "for_this_rank", "merge_ranks", "zca_matrix"]
 
 
 def available_memory_bytes() -> int | None:
@@ -160,6 +160,20 @@ class Moments:
         assert moved.sum_outer is not None  # internal invariant, not user input
         return moved.sum_outer / self.count
 
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Moments:
+        """Statistics from `state_dict()` output."""
+        outer = state.get("sum_outer")
+        moments = cls(
+            count=int(state["count"]),
+            shift=np.asarray(state["shift"], np.float64),
+            sum=np.asarray(state["sum"], np.float64),
+            sum_sq=np.asarray(state["sum_sq"], np.float64),
+            sum_outer=None if outer is None else np.asarray(outer, np.float64),
+        )
+        moments._shift_set = moments.count > 0
+        return moments
+
     def state_dict(self) -> dict[str, Any]:
         """The sums as arrays (what a checkpoint or an all-reduce carries)."""
         state: dict[str, Any] = {
@@ -181,3 +195,37 @@ def zca_matrix(second_moment: np.ndarray, epsilon: float) -> np.ndarray:
     eigenvalues, vectors = np.linalg.eigh(second_moment)
     inv_sqrt = 1.0 / np.sqrt(np.maximum(eigenvalues, 0.0) + epsilon)
     return (vectors * inv_sqrt) @ vectors.T
+
+
+def for_this_rank(data: Any) -> tuple[Any, bool]:
+    """Under torchrun, this rank's part of `data`, and whether it was split.
+
+    Arrays are split by rows (`rank::world_size`), batch sources by their
+    `shard`; other iterables cannot be split, so every rank reads them whole.
+    """
+    from batchfit import distributed
+    from batchfit._engine.adapters import shard_for_ranks
+    from batchfit.data import Source
+
+    if not distributed.is_distributed():
+        return data, False
+    if isinstance(data, Source):
+        shard = shard_for_ranks(data)
+        return shard, shard is not data
+    if hasattr(data, "shape") and hasattr(data, "__getitem__"):
+        return data[distributed.rank() :: distributed.world_size()], True
+    return data, False
+
+
+def merge_ranks(moments: Moments | None) -> Moments | None:
+    """Every rank's statistics merged, in rank order: the same result on every rank."""
+    from batchfit import distributed
+
+    parts = distributed.gather_objects(None if moments is None else moments.state_dict())
+    merged: Moments | None = None
+    for part in parts:
+        if part is None:
+            continue
+        m = Moments.from_state_dict(part)
+        merged = m if merged is None else merged.merge(m)
+    return merged

@@ -1,0 +1,129 @@
+"""Many processes with torchrun: detection, process group, and the few collectives used.
+
+NOTE [ Distributed training ]
+Under `torchrun` (WORLD_SIZE, RANK and LOCAL_RANK set), `fit` trains with
+PyTorch's DistributedDataParallel: each rank reads its own shard of every
+source (`source.shard(rank, world_size)`), so the global batch is
+`batch_size * world_size`; DDP averages gradients; metric sums are added
+across ranks at the end of each epoch and evaluation, so logs (and decisions
+taken from them, like early stopping) are the same on every rank. Ranks whose
+shard runs out first join DDP's `Join` context instead of hanging. Only rank 0
+prints and writes files; each rank backs up its own data position.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "all_reduce_sum_",
+    "barrier",
+    "gather_objects",
+    "init",
+    "is_distributed",
+    "is_main",
+    "local_rank",
+    "rank",
+    "torchrun_env",
+    "world_size",
+]
+
+
+def torchrun_env() -> bool:
+    """Whether this process was started by torchrun (or an equivalent launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def is_distributed() -> bool:
+    """Whether a process group with more than one rank is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def is_main() -> bool:
+    """Rank 0 (or a single process): the one that prints and writes files."""
+    return rank() == 0
+
+
+def init(backend: str | None = None, timeout_seconds: float = 1800) -> bool:
+    """Start the process group from torchrun's environment unless one runs already.
+
+    Args:
+        backend: 'nccl' on CUDA, 'gloo' otherwise, by default.
+        timeout_seconds: how long collectives wait before failing.
+
+    Returns:
+        True when training is distributed (more than one rank).
+    """
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return is_distributed()
+    if not torchrun_env():
+        return False
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank())
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_seconds))
+    return is_distributed()
+
+
+def device() -> torch.device:
+    """This rank's device: `cuda:LOCAL_RANK` when CUDA is there, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank())
+    return torch.device("cpu")
+
+
+def all_reduce_sum_(tensors: Sequence[torch.Tensor]) -> None:
+    """Add each tensor across ranks, in place (one collective per tensor)."""
+    if not is_distributed():
+        return
+    for t in tensors:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def all_true(flag: bool) -> bool:
+    """True on every rank when `flag` is true on every rank."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def any_true(flag: bool) -> bool:
+    """True on every rank when `flag` is true on some rank."""
+    return not all_true(not flag)
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's `obj`, in rank order, on every rank (pickled between our own ranks)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out

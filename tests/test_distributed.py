@@ -1,0 +1,133 @@
+"""Two processes under torchrun (gloo, CPU) against one process doing the same work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import batchfit as bf
+
+SCRIPT = Path(__file__).with_name("ddp_script.py")
+sys.path.insert(0, str(SCRIPT.parent))
+import ddp_script  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _torchrun(
+    out: Path, mode: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    # --standalone: the rendezvous port is chosen at run time, never hard-coded
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(SCRIPT),
+        str(out),
+        mode,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    done = _torchrun(out, "train")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def _ranks(out: Path) -> list[dict]:
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def test_every_sample_seen_exactly_once_per_epoch(ddp_run):
+    r0, r1 = _ranks(ddp_run)
+    previous = [0, 0]
+    for epoch in range(2):
+        parts = []
+        for i, rank in enumerate((r0, r1)):
+            seen = rank["seen"][epoch]
+            parts.append(seen[previous[i] :])
+            previous[i] = len(seen)
+        assert len(parts[0]) == len(parts[1]) == 96
+        assert sorted(parts[0] + parts[1]) == list(range(192))
+
+
+def _single_process() -> tuple[object, dict]:
+    x, y = ddp_script.make_data()
+    model = ddp_script.build()
+    # one process, global batch 16 x 2 ranks, the same shuffle seed
+    history = model.fit(
+        bf.data.arrays(x, y, batch_size=32, shuffle=True, seed=7), epochs=2, verbose=0
+    )
+    return model, history.history
+
+
+def test_weights_equal_single_process_training_with_the_global_batch(ddp_run):
+    model, _ = _single_process()
+    got = np.load(ddp_run / "weights.npz")
+    want = [w.detach().numpy() for w in model.module.state_dict().values()]
+    assert len(got.files) == len(want)
+    for i, w in enumerate(want):
+        np.testing.assert_allclose(got[f"arr_{i}"], w, atol=1e-6, rtol=0)
+
+
+def test_reduced_metrics_equal_single_process_metrics(ddp_run):
+    model, history = _single_process()
+    r0, r1 = _ranks(ddp_run)
+    assert r0["history"] == r1["history"]  # the same logs, so the same decisions, on every rank
+    for key in ("loss", "mae"):
+        np.testing.assert_allclose(r0["history"][key], history[key], rtol=1e-5)
+    x, y = ddp_script.make_data()
+    loss, mae = model.evaluate(x[:100], y[:100], batch_size=8, verbose=0)
+    assert r0["evaluate"] == r1["evaluate"]
+    np.testing.assert_allclose(r0["evaluate"], [loss, mae], rtol=1e-5)
+
+
+def test_featurewise_statistics_reduced_across_ranks(ddp_run):
+    r0, r1 = _ranks(ddp_run)
+    x, _ = ddp_script.make_data()
+    images = np.random.default_rng(1).random((50, 4, 4, 3)).astype(np.float32)
+    for key in ("norm_mean", "norm_var", "image_mean", "image_std"):
+        assert r0[key] == r1[key]
+    np.testing.assert_allclose(
+        r0["norm_mean"], x[:, 1:].astype(np.float64).mean(axis=0), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(r0["norm_var"], x[:, 1:].astype(np.float64).var(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        r0["image_mean"], images.astype(np.float64).mean(axis=(0, 1, 2)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        r0["image_std"], images.astype(np.float64).std(axis=(0, 1, 2)), rtol=1e-6
+    )
+
+
+def test_a_rank_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    done = _torchrun(ref, "resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    run.mkdir()
+    killed = _torchrun(run, "resume", {"KILL_AT": "9"})
+    assert killed.returncode != 0
+    assert not (run / "weights.npz").exists()
+    assert sorted(p.name for p in (run / "backup").glob("*.safetensors")) == [
+        "backup-rank0.safetensors",
+        "backup-rank1.safetensors",
+    ]
+    again = _torchrun(run, "resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    want, got = np.load(ref / "weights.npz"), np.load(run / "weights.npz")
+    for key in want.files:
+        np.testing.assert_array_equal(want[key], got[key])
