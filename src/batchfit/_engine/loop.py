@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.distributed.algorithms.join import Join
 
-from batchfit._engine import state as state_module
 from batchfit import distributed
+from batchfit._engine import state as state_module
 from batchfit._engine.adapters import class_weights_for, shard_for_ranks, unpack
 from batchfit._engine.logs import Logs
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of

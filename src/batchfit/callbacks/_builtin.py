@@ -113,9 +113,9 @@ class ModelCheckpoint(Callback):
         assert self.model is not None
         logs = dict(logs or {})
         if not distributed.is_main():  # same logs on every rank: rank 0 decides and writes
-            if self.save_best_only and logs.get(self.monitor) is not None:
-                if self._better(logs[self.monitor]):
-                    self.best = logs[self.monitor]
+            value = logs.get(self.monitor)
+            if self.save_best_only and value is not None and self._better(value):
+                self.best = value
             return
         if self.save_best_only:
             value = logs.get(self.monitor)
