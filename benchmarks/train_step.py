@@ -11,7 +11,9 @@ the median microseconds per step and the ratio to the hand loop.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from batchfit.callbacks import BackupAndRestore, CSVLogger, ProgbarLogger
 from batchfit.layers import Dense
 from batchfit.models import Sequential
 from batchfit.optimizers import Adam
@@ -102,6 +105,31 @@ def fit_run(x: np.ndarray, y: np.ndarray, batch: int, hidden: list[int]) -> Call
     return run
 
 
+def fit_with_callbacks(
+    x: np.ndarray, y: np.ndarray, batch: int, hidden: list[int], tmp: str
+) -> Callable[[], None]:
+    """fit with a progress bar, History, CSVLogger and BackupAndRestore(save_freq=1000)."""
+    model = batchfit_model(x.shape[1], hidden)
+    sink = open(os.devnull, "w")  # noqa: SIM115  # the bar's output, kept for the process
+
+    def run() -> None:
+        model.fit(
+            x,
+            y,
+            batch_size=batch,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                ProgbarLogger(1, file=sink),
+                CSVLogger(os.path.join(tmp, "log.csv")),
+                BackupAndRestore(os.path.join(tmp, "backup"), save_freq=1000),
+            ],
+        )
+
+    return run
+
+
 def measure(workload: str, rounds: int) -> dict[str, float]:
     features, hidden, batch, batches = WORKLOADS[workload]
     x, y = make_data(features, batch, batches)
@@ -109,6 +137,7 @@ def measure(workload: str, rounds: int) -> dict[str, float]:
         "hand torch loop": hand_loop(x, y, batch),
         "batchfit train_on_batch": tob_loop(x, y, batch, hidden),
         "batchfit fit": fit_run(x, y, batch, hidden),
+        "fit + bar/CSV/backup": fit_with_callbacks(x, y, batch, hidden, tempfile.mkdtemp()),
     }
     for run in runners.values():  # warm-up: allocator, first-batch build
         run()
@@ -134,6 +163,8 @@ def measure(workload: str, rounds: int) -> dict[str, float]:
         med_r = statistics.median(ratios[name])
         out[name] = med_r
         print(f"{name:28s}{med_t:18.1f}{med_r:26.3f}")
+    cb = [a / b for a, b in zip(times["fit + bar/CSV/backup"], times["batchfit fit"])]
+    print(f"{'callbacks vs bare fit':28s}{'':18s}{statistics.median(cb):26.3f}")
     return out
 
 

@@ -131,3 +131,87 @@ def test_a_rank_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
     want, got = np.load(ref / "weights.npz"), np.load(run / "weights.npz")
     for key in want.files:
         np.testing.assert_array_equal(want[key], got[key])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_multi_node_torchrun_form(tmp_path):
+    """Two 'machines' (two torchrun agents on this host) meeting at a c10d rendezvous."""
+    endpoint = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    agents = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                "--rdzv_backend=c10d",
+                f"--rdzv_endpoint={endpoint}",
+                "--rdzv_id=batchfit-test",
+                str(SCRIPT),
+                str(tmp_path),
+                "train",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for agent in agents:
+        _, err = agent.communicate(timeout=300)
+        assert agent.returncode == 0, err[-3000:]
+    model, _ = _single_process()
+    got = np.load(tmp_path / "weights.npz")
+    for i, w in enumerate(model.module.state_dict().values()):
+        np.testing.assert_allclose(got[f"arr_{i}"], w.detach().numpy(), atol=1e-6, rtol=0)
+
+
+def test_the_slurm_script_with_stand_in_srun_and_scontrol(tmp_path):
+    """deploy/slurm.sbatch as Slurm would run it on two nodes (here both on this host)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho 127.0.0.1\necho 127.0.0.2\n")
+    # srun starts one task per node with SLURM_NODEID set, and waits for all of them
+    (bin_dir / "srun").write_text(
+        "#!/usr/bin/env bash\nfor n in $(seq 0 $((SLURM_NNODES - 1))); do\n"
+        '  SLURM_NODEID=$n "$@" & pids+=($!)\ndone\nstatus=0\n'
+        'for p in "${pids[@]}"; do wait "$p" || status=1; done\nexit $status\n'
+    )
+    (bin_dir / "torchrun").write_text(
+        f'#!/bin/sh\nexec {sys.executable} -m torch.distributed.run "$@"\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_NODELIST": "node[1-2]",
+        "SLURM_JOB_ID": "4242",
+        "NPROC_PER_NODE": "1",
+        "RDZV_PORT": str(_free_port()),
+    }
+    script = Path(__file__).parents[1] / "deploy" / "slurm.sbatch"
+    done = subprocess.run(
+        ["bash", str(script), str(SCRIPT), str(out), "train"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    r0, r1 = _ranks(out)
+    assert r0["history"] == r1["history"]
+    assert sorted(r0["seen"][0] + r1["seen"][0]) == list(range(192))
