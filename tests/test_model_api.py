@@ -229,3 +229,16 @@ def test_jit_compile_gives_the_same_numbers():
         a = eager.train_on_batch(x, y)
         b = compiled.train_on_batch(x, y)
         assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_weights_of_a_module_mixing_batchfit_and_torch_layers():
+    from batchfit.models import Model
+
+    net = torch.nn.Sequential(Dense(3, input_dim=2), torch.nn.Linear(3, 1))
+    model = Model(net, device="cpu")
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(2, 3), (3,), (1, 3), (1,)]  # state_dict order
+    model.set_weights([np.ones_like(w) for w in weights])
+    assert all(np.all(w == 1) for w in model.get_weights())
+    with pytest.raises(ValueError, match=r"weight '1.weight': expected shape \(1, 3\), got \(3, 1\)"):
+        model.set_weights([weights[0], weights[1], np.zeros((3, 1)), weights[3]])

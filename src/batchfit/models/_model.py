@@ -21,6 +21,7 @@ from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import Callback, CallbackList, History
 from batchfit.data import Source
+from batchfit.models import _weights
 
 __all__ = ["Model"]
 
@@ -424,47 +425,13 @@ class Model:
         return result
 
     # -- weights -------------------------------------------------------------------------
-    def _weight_owners(self) -> list[Any]:
-        from batchfit.layers import Layer
-
-        layers = [m for m in self._module.modules() if isinstance(m, Layer)]
-        return layers
-
     def get_weights(self) -> list[np.ndarray]:
         """All weights as NumPy arrays, in Keras order and layout."""
-        layers = self._weight_owners()
-        if layers:
-            return [w for layer in layers for w in layer.get_weights()]
-        return [
-            t.detach().cpu().numpy().copy()
-            for t in self._module.state_dict().values()
-            if t.is_floating_point()
-        ]
+        return _weights.get_weights(self._module)
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Set all weights from arrays in `get_weights()` order."""
-        weights = list(weights)
-        layers = self._weight_owners()
-        if layers:
-            counts = [len(layer.weights) for layer in layers]
-            if sum(counts) != len(weights):
-                raise ValueError(f"the model has {sum(counts)} weight arrays, got {len(weights)}")
-            i = 0
-            for layer, count in zip(layers, counts):
-                layer.set_weights(weights[i : i + count])
-                i += count
-            return
-        targets = [t for t in self._module.state_dict().values() if t.is_floating_point()]
-        if len(targets) != len(weights):
-            raise ValueError(f"the model has {len(targets)} weight arrays, got {len(weights)}")
-        with torch.no_grad():
-            for t, w in zip(targets, weights):
-                arr = np.asarray(w)
-                if tuple(arr.shape) != tuple(t.shape):
-                    raise ValueError(
-                        f"expected a weight of shape {tuple(t.shape)}, got {arr.shape}"
-                    )
-                t.copy_(torch.as_tensor(arr, dtype=t.dtype))
+        _weights.set_weights(self._module, weights)
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self._module.parameters())
