@@ -242,3 +242,16 @@ def test_weights_of_a_module_mixing_batchfit_and_torch_layers():
     assert all(np.all(w == 1) for w in model.get_weights())
     with pytest.raises(ValueError, match=r"weight '1.weight': expected shape \(1, 3\), got \(3, 1\)"):
         model.set_weights([weights[0], weights[1], np.zeros((3, 1)), weights[3]])
+
+
+def test_predict_streams_to_parquet_with_named_columns(tmp_path):
+    import pyarrow.parquet as pq
+
+    x, _ = _xy(50)
+    model = Sequential([Dense(2, input_dim=4)])
+    path = tmp_path / "preds.parquet"
+    assert model.predict(x, batch_size=7, output=str(path), output_columns=["a", "b"], verbose=0) == str(path)
+    table = pq.read_table(path)
+    assert table.column_names == ["a", "b"]
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-6)

@@ -33,7 +33,7 @@ class Normalization(Layer):
 
     Example:
         >>> norm = Normalization()
-        >>> norm.adapt(batchfit.data.csv("houses.csv", label="price", batch_size=4096))
+        >>> norm.adapt(batchfit.data.csv("houses.csv", target="price", batch_size=4096))
         >>> model = Sequential([norm, Dense(64, activation="relu"), Dense(1)])
     """
 

@@ -393,11 +393,13 @@ class Model:
         steps: int | None = None,
         callbacks: Sequence[Callback] | None = None,
         output: str | None = None,
+        output_columns: Sequence[str] | None = None,
     ) -> Any:
         """Predictions as NumPy; with `output="preds.parquet"`, streamed to that file.
 
-        Under torchrun every rank predicts all of `x`; with `output`, only rank 0
-        does, and writes the file.
+        `output_columns` names the Parquet columns (default `output`, or
+        `output_0`, `output_1`, ...). Under torchrun every rank predicts all of
+        `x`; with `output`, only rank 0 does, and writes the file.
         """
         from batchfit import distributed
 
@@ -411,7 +413,7 @@ class Model:
         if output is not None:
             from batchfit.data._sink import ParquetSink
 
-            sink = ParquetSink(output)
+            sink = ParquetSink(output, output_columns)
         try:
             result = loop.predict_loop(step, source, steps=steps, callbacks=cbs, sink=sink)
         except BaseException:
