@@ -240,7 +240,9 @@ def test_weights_of_a_module_mixing_batchfit_and_torch_layers():
     assert [w.shape for w in weights] == [(2, 3), (3,), (1, 3), (1,)]  # state_dict order
     model.set_weights([np.ones_like(w) for w in weights])
     assert all(np.all(w == 1) for w in model.get_weights())
-    with pytest.raises(ValueError, match=r"weight '1.weight': expected shape \(1, 3\), got \(3, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"weight '1.weight': expected shape \(1, 3\), got \(3, 1\)"
+    ):
         model.set_weights([weights[0], weights[1], np.zeros((3, 1)), weights[3]])
 
 
@@ -250,8 +252,30 @@ def test_predict_streams_to_parquet_with_named_columns(tmp_path):
     x, _ = _xy(50)
     model = Sequential([Dense(2, input_dim=4)])
     path = tmp_path / "preds.parquet"
-    assert model.predict(x, batch_size=7, output=str(path), output_columns=["a", "b"], verbose=0) == str(path)
+    assert model.predict(
+        x, batch_size=7, output=str(path), output_columns=["a", "b"], verbose=0
+    ) == str(path)
     table = pq.read_table(path)
     assert table.column_names == ["a", "b"]
     expected = model.predict(x, verbose=0)
-    np.testing.assert_allclose(np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-6
+    )
+
+
+def test_skipped_bad_rows_are_counted_in_the_history(tmp_path, caplog):
+    import batchfit as bf
+
+    lines = ["a,b,y"] + [f"{i},{i % 3},{i % 2}" for i in range(40)]
+    lines[5] = "1,2"  # malformed: one field short
+    lines[9] = "nan,1,0"  # not finite
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    src = bf.data.csv(
+        str(tmp_path / "d.csv"), target="y", batch_size=8, on_bad_rows="skip", on_nan="skip"
+    )
+    model = Sequential([Dense(1, input_dim=2)])
+    model.compile("sgd", "mse")
+    history = model.fit(src, epochs=2, verbose=0)
+    assert "skipping malformed rows in" in caplog.text and "d.csv line 6" in caplog.text
+    assert history.history["bad_rows_skipped"] == [1.0, 1.0]
+    assert history.history["nan_rows_skipped"] == [1.0, 1.0]

@@ -146,6 +146,59 @@ def fit_loop(
 
     cbs.call("on_train_begin", None)
     logs: Mapping[str, float] = {}
+    try:
+        logs = _epochs(
+            model,
+            step,
+            source,
+            cbs,
+            fit_state,
+            backups,
+            carry,
+            start_epoch=start_epoch,
+            skip=skip,
+            pending_metrics=pending_metrics,
+            epochs=epochs,
+            validation=validation,
+            validation_freq=validation_freq,
+            validation_steps=validation_steps,
+            class_weight=class_weight,
+            steps_per_epoch=steps_per_epoch,
+        )
+    finally:
+        # release prefetch threads now rather than at garbage collection
+        iterator = carry.pop("iterator", None)
+        if iterator is not None:
+            iterator.close()
+        source.close()
+        if validation is not None:
+            validation.close()
+    cbs.call("on_train_end", logs)
+    return history
+
+
+def _epochs(
+    model: Model,
+    step: Step,
+    source: Source,
+    cbs: CallbackList,
+    fit_state: FitState,
+    backups: list[BackupAndRestore],
+    carry: dict[str, Any],
+    *,
+    start_epoch: int,
+    skip: int,
+    pending_metrics: list[torch.Tensor] | None,
+    epochs: int,
+    validation: Source | None,
+    validation_freq: int,
+    validation_steps: int | None,
+    class_weight: Mapping[int, float] | None,
+    steps_per_epoch: int | None,
+) -> Mapping[str, float]:
+    """The epochs of `fit`; returns the last epoch's logs."""
+    ddp = distributed.is_distributed()
+    logs: Mapping[str, float] = {}
     for epoch in range(start_epoch, epochs):
         cbs.call("on_epoch_begin", epoch, None)
         step.reset_metrics()
@@ -177,6 +230,7 @@ def fit_loop(
         if taken == 0:
             raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
         logs = dict(Logs(step.results))
+        logs.update(_skipped_rows(source))
         _check_epoch_loss(step, logs, epoch, cbs)
         if (
             validation is not None
@@ -194,8 +248,23 @@ def fit_loop(
                 backup.after_epoch(fit_state)
         if model.stop_training:
             break
-    cbs.call("on_train_end", logs)
-    return history
+    return logs
+
+
+_SKIP_COUNTERS = ("bad_rows_skipped", "nan_rows_skipped")
+
+
+def _skipped_rows(source: Source) -> dict[str, float]:
+    """Rows a source skipped this epoch (on_bad_rows/on_nan="skip"), summed over ranks."""
+    stats = getattr(source, "stats", None) or {}
+    counts = [float(stats.get(k, 0)) for k in _SKIP_COUNTERS if k in stats]
+    if not counts:
+        return {}
+    if distributed.is_distributed():
+        t = torch.tensor(counts, dtype=torch.float64)
+        distributed.all_reduce_sum_([t])
+        counts = t.tolist()
+    return dict(zip([k for k in _SKIP_COUNTERS if k in stats], counts))
 
 
 def _prepare_for_ddp(step: Step, source: Source) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from batchfit.data._base import draw_seed
 from batchfit.data._nodes import Chunk, stripe_rows
-from batchfit.data._stream import Columns, StreamSource, resolve_columns
+from batchfit.data._stream import Columns, StreamSource, resolve_columns, stack_columns
 
 __all__ = ["FramesSource", "frames"]
 
@@ -34,8 +34,8 @@ def _column_names(frame: Any) -> list[str]:
 
 def _select(frame: Any, names: list[str], *, where: str) -> np.ndarray:
     """Columns `names` of any frame as a C-ordered float32 matrix."""
-    out = np.empty((len(frame), len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
+    columns = []
+    for name in names:
         column = frame[name]
         dtype = getattr(column, "type", None) or column.dtype  # pyarrow / pandas, polars
         if hasattr(column, "combine_chunks") or hasattr(column, "buffers"):  # pyarrow
@@ -51,8 +51,8 @@ def _select(frame: Any, names: list[str], *, where: str) -> np.ndarray:
                 f"column {name!r} in {where} has type {dtype}; expected numbers. "
                 "Leave it out with features=[...]"
             )
-        out[:, j] = values
-    return out
+        columns.append(values)
+    return stack_columns(columns, len(frame))
 
 
 class FramesSource(StreamSource):

@@ -15,7 +15,7 @@ import numpy as np
 from batchfit.data._files import PathsOrGlob, expand_paths
 from batchfit.data._nodes import Chunk
 from batchfit.data._order import shard_rows
-from batchfit.data._stream import StreamSource, resolve_columns
+from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
 
 __all__ = ["ParquetSource", "parquet"]
 
@@ -141,13 +141,13 @@ class ParquetSource(StreamSource):
                 part = batch.slice(lo, hi - lo)
 
                 def select(names: list[str], part: Any = part) -> np.ndarray:
-                    out = np.empty((part.num_rows, len(names)), dtype=np.float32)
-                    for j, name in enumerate(names):
+                    columns = []
+                    for name in names:
                         column = part.column(name)
-                        if column.null_count:
+                        if column.null_count:  # nulls become NaN, refused by check_finite
                             column = column.cast("float64").fill_null(float("nan"))
-                        out[:, j] = column.to_numpy(zero_copy_only=False)
-                    return out
+                        columns.append(column.to_numpy(zero_copy_only=False))
+                    return stack_columns(columns, part.num_rows)
 
                 yield Chunk(
                     self.columns.parts(select),

@@ -381,7 +381,10 @@ class Model:
         source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=False)
         cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
         cbs.call("on_test_begin", None)
-        values = loop.evaluate_loop(self, step, source, steps=steps, callbacks=cbs)
+        try:
+            values = loop.evaluate_loop(self, step, source, steps=steps, callbacks=cbs)
+        finally:
+            source.close()  # release prefetch threads now
         cbs.call("on_test_end", values)
         return format_return(values, return_dict)
 
@@ -420,6 +423,8 @@ class Model:
             if sink is not None:
                 sink.abort()
             raise
+        finally:
+            source.close()
         if sink is not None:
             sink.close()
             result = output

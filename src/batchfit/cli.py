@@ -1,0 +1,245 @@
+"""The `batchfit` command: train, evaluate and predict from CSV/Parquet files without code.
+
+    batchfit fit houses/*.csv --target price --model "dense:64:relu,dense:1" --out runs/houses
+    batchfit evaluate runs/houses val.parquet
+    batchfit predict runs/houses new/*.csv --output preds.parquet
+    batchfit demo
+
+Exit codes: 0 success, 1 failure (a bad file, column, value; printed as one
+`batchfit: error: ...` line), 2 usage (an unknown or malformed flag), 130
+interrupted. Set `BATCHFIT_TRACEBACK=1` to see the full traceback of a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+_FIT_EPILOG = """\
+Files are streamed (never loaded whole): CSV (.csv, .csv.gz, .tsv) through
+batchfit.data.csv, Parquet (.parquet) through batchfit.data.parquet.
+
+Validation: --validation-split F holds out a fraction F of the rows, chosen by
+a hash of each row's values, so the split is the same every epoch and on every
+re-run, whatever the file order, batch size or shuffling, and duplicate rows
+land on the same side. Or give separate files with --validation-data.
+
+Resume: fit backs its whole state up to OUT/backup every --backup-every batches.
+If the run is interrupted (Ctrl-C, kill -9, a crash), running the same command
+again, or `batchfit fit --resume --out OUT`, continues at the batch it reached
+and ends with the model an uninterrupted run would give.
+
+--config run.toml takes the same settings from a file (keys are the flag names:
+batch_size = 256, metrics = ["mae"], data = ["houses/*.csv"]); flags override it.
+
+Writes OUT/model.safetensors, OUT/history.csv, OUT/history.png and OUT/run.json.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit code 2) and no abbreviated flags.
+
+    Abbreviations are off so a typo like `--epoch` is an error, not `--epochs`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    # Every setting defaults to None ("not given") so --config values can fill it.
+    p.add_argument("data", nargs="*", metavar="PATHS", help="CSV or Parquet files, globs or dirs")
+    p.add_argument("--target", help="column(s) to predict (comma-separated for several)")
+    p.add_argument("--features", help="feature columns (default: every column but the target)")
+    p.add_argument("--drop", help="columns to leave out of the features (e.g. id,date)")
+    p.add_argument(
+        "--model",
+        help='layers, e.g. "dense:64:relu,dropout:0.1,dense:1" '
+        "(dense:UNITS[:ACTIVATION], dropout:RATE, batchnorm, activation:NAME); "
+        'default "dense:64:relu,dense:64:relu,dense:1"',
+    )
+    p.add_argument("--loss", help="Keras loss name (default mse)")
+    p.add_argument("--metrics", help="comma-separated Keras metric names, e.g. mae,rmse")
+    p.add_argument("--optimizer", help="Keras optimizer name (default adam)")
+    p.add_argument("--learning-rate", type=float, help="optimizer learning rate")
+    p.add_argument("--epochs", type=int, help="passes over the data (default 1)")
+    p.add_argument("--batch-size", type=int, help="rows per gradient step (default 32)")
+    p.add_argument(
+        "--validation-split", type=float, help="fraction of rows held out by row hash (0-1)"
+    )
+    p.add_argument("--validation-data", help="validation files instead (comma-separated/globs)")
+    p.add_argument(
+        "--shuffle-buffer", type=int, help="rows mixed in the shuffle buffer (default 100000)"
+    )
+    p.add_argument("--seed", type=int, help="seed of weights and data order (default 0)")
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardise features with a Normalization layer adapted in one streamed pass",
+    )
+    p.add_argument(
+        "--normalize-target",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="learn a standardised target; an inverted Normalization layer maps predictions "
+        "back to the target's units (for regression)",
+    )
+    p.add_argument("--out", help="run directory (required)")
+    p.add_argument("--backup-every", type=int, help="batches between backups (default 1000)")
+    p.add_argument("--config", help="TOML file of settings (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--overwrite", action="store_true", help="delete --out and start again")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_threads(p)
+
+
+_THREADS_HELP = (
+    "torch threads for the math (default 1: small models on few cores run several times "
+    "faster with one thread, leaving the others to parse files)"
+)
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, default=1, help=_THREADS_HELP)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `batchfit` argument parser (sub-commands fit, evaluate, predict, demo)."""
+    from batchfit import __version__
+
+    parser = _Parser(
+        prog="batchfit",
+        description="Train Keras-style models on CSV/Parquet files larger than memory.",
+    )
+    parser.add_argument("--version", action="version", version=f"batchfit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    fit = sub.add_parser(
+        "fit",
+        help="train a model on CSV/Parquet files",
+        description="Train a model on CSV or Parquet files, streamed in batches.",
+        epilog=_FIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_fit_options(fit)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="loss and metrics of a trained run on files",
+        description="Loss and metrics of the model in RUN_DIR on DATA (streamed).",
+    )
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("data", nargs="+", metavar="DATA")
+    ev.add_argument("--batch-size", type=_positive_int, default=4096, help="rows per batch")
+    ev.add_argument(
+        "--subset",
+        choices=("all", "validation", "train"),
+        default="all",
+        help="'validation'/'train': only the rows the run's --validation-split put there",
+    )
+    _add_threads(ev)
+
+    pr = sub.add_parser(
+        "predict",
+        help="stream predictions to a Parquet file",
+        description="Predict with the model in RUN_DIR on DATA, streaming to --output "
+        "(one column <target>_pred per target, rows in file order).",
+    )
+    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr.add_argument("data", nargs="+", metavar="DATA")
+    pr.add_argument("--output", required=True, help="Parquet file to write (e.g. preds.parquet)")
+    pr.add_argument("--batch-size", type=_positive_int, default=4096, help="rows per batch")
+    _add_threads(pr)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate a housing CSV and train on it, against the known noise floor",
+        description="Generate a housing-like CSV with a known price model and noise, stream "
+        "it through fit with a validation split, and compare the validation error with the "
+        "noise floor (the best error any model can reach).",
+    )
+    from batchfit._demo import DEFAULT_EPOCHS, DEFAULT_ROWS
+
+    demo.add_argument(
+        "--rows", type=_positive_int, default=DEFAULT_ROWS, help=f"rows (default {DEFAULT_ROWS:,})"
+    )
+    demo.add_argument("--out", default="demo-output", help="directory (default demo-output)")
+    demo.add_argument(
+        "--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help="training epochs"
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_threads(demo)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from batchfit import _cli_run
+
+    torch.set_num_threads(args.threads)
+    from batchfit._cli_settings import flags_given, load_toml, merge_settings
+
+    if args.command == "fit":
+        from_file = load_toml(args.config) if args.config else {}
+        flags = flags_given(args)
+        layers: list[dict[str, Any]] = [from_file, flags]
+        out = flags.get("out") or from_file.get("out")
+        if args.resume and out and (Path(out) / "run.json").is_file():
+            saved = _cli_run.read_run(Path(out)).get("settings", {})
+            layers.insert(0, {k: v for k, v in saved.items() if k != "out"})
+        settings = merge_settings(*layers)
+        return _cli_run.fit_command(
+            settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
+        )
+    if args.command == "evaluate":
+        return _cli_run.evaluate_command(
+            Path(args.run_dir), args.data, args.batch_size, args.subset
+        )
+    if args.command == "predict":
+        return _cli_run.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
+    from batchfit._demo import run_demo
+
+    return run_demo(rows=args.rows, out=Path(args.out), epochs=args.epochs, quiet=args.quiet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("batchfit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure becomes one line (BATCHFIT_TRACEBACK=1 for all)
+        if os.environ.get("BATCHFIT_TRACEBACK"):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        if isinstance(error, (MemoryError, AssertionError, AttributeError, NameError)):
+            message = f"{type(error).__name__}: {message} (a bug? rerun with BATCHFIT_TRACEBACK=1)"
+        print(f"batchfit: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
