@@ -16,7 +16,7 @@ import os
 import tempfile
 
 import numpy as np
-from _data_common import COLUMNS, FEATURES, ensure_csv, interleave, report
+from data_common import COLUMNS, FEATURES, ensure_csv, interleave, report
 
 import batchfit.data as bd
 
@@ -31,6 +31,11 @@ def main() -> None:
         type=int,
         default=200_000,
         help="rows read by the slow pandas chunksize=100 loop (its rate is per row)",
+    )
+    parser.add_argument(
+        "--engines",
+        action="store_true",
+        help="compare the parsers (polars vs pyarrow) on 8 MiB blocks instead",
     )
     args = parser.parse_args()
     path = ensure_csv(os.path.join(args.dir, f"batchfit_housing_{args.rows}.csv"), args.rows)
@@ -84,6 +89,46 @@ def main() -> None:
             if limit is not None and rows >= limit:
                 break
         return rows
+
+    def blocks(block_bytes: int = 8 << 20):
+        """The file cut into byte blocks at line breaks, as the csv source reads it."""
+        with open(path, "rb") as f:
+            f.readline()
+            rest = b""
+            while block := f.read(block_bytes):
+                data = rest + block
+                cut = data.rfind(b"\n") + 1
+                yield data[:cut]
+                rest = data[cut:]
+            if rest:
+                yield rest
+
+    def polars_blocks() -> int:
+        rows = 0
+        for data in blocks():
+            frame = pl.read_csv(data, has_header=False, schema=schema)
+            rows += len(frame.select(FEATURES).to_numpy(order="c"))
+        return rows
+
+    def pyarrow_blocks() -> int:
+        rows = 0
+        read = pacsv.ReadOptions(column_names=COLUMNS)
+        types = pacsv.ConvertOptions(column_types={name: pa.float32() for name in COLUMNS})
+        for data in blocks():
+            table = pacsv.read_csv(pa.BufferReader(data), read_options=read, convert_options=types)
+            rows += len(np.column_stack([table.column(n).to_numpy() for n in FEATURES]))
+        return rows
+
+    if args.engines:  # which parser the csv source should use
+        rates = interleave(
+            {
+                "polars read_csv, 8 MiB blocks": polars_blocks,
+                "pyarrow read_csv, 8 MiB blocks": pyarrow_blocks,
+            },
+            args.rounds,
+        )
+        print(report(rates, "polars read_csv, 8 MiB blocks", list(rates)))
+        return
 
     readers = {
         "batchfit csv (batches of 256)": batchfit_csv,

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import numpy as np
-from _data_common import FEATURES, ensure_csv
+from data_common import FEATURES, ensure_csv
 
 import batchfit.data as bd
 

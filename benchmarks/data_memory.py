@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from _data_common import ensure_csv
+from data_common import ensure_csv
 
 CHILD = r"""
 import sys, time

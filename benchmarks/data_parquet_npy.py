@@ -15,7 +15,7 @@ import os
 import tempfile
 
 import numpy as np
-from _data_common import FEATURES, housing_frame, interleave, report
+from data_common import FEATURES, housing_frame, interleave, report
 
 import batchfit.data as bd
 

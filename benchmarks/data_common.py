@@ -74,11 +74,23 @@ def interleave(readers: dict[str, Callable[[], int]], rounds: int) -> dict[str, 
 
 
 def report(rates: dict[str, list[float]], ours: str, versus: list[str]) -> str:
-    """A Markdown table of median rates, and ours as a ratio of each reference."""
+    """A Markdown table: median rates, and ours as a ratio of each reference.
+
+    Two ratios: of the medians, and the median of per-round ratios (each
+    round's readers ran back to back, so the paired ratio cancels slow
+    phases of a shared machine).
+    """
     median = {name: statistics.median(v) for name, v in rates.items()}
-    lines = ["| reader | median M rows/s | runs | batchfit / reader |", "|---|---:|---|---:|"]
+    lines = [
+        "| reader | median M rows/s | runs | batchfit / reader (medians) | (paired rounds) |",
+        "|---|---:|---|---:|---:|",
+    ]
     for name, value in median.items():
         runs = ", ".join(f"{v / 1e6:.2f}" for v in rates[name])
-        ratio = f"{median[ours] / value:.2f}x" if name in versus else ""
-        lines.append(f"| {name} | {value / 1e6:.2f} | {runs} | {ratio} |")
+        ratio = paired = ""
+        if name in versus and name != ours:
+            ratio = f"{median[ours] / value:.2f}x"
+            pairs = [a / b for a, b in zip(rates[ours], rates[name], strict=True)]
+            paired = f"{statistics.median(pairs):.2f}x"
+        lines.append(f"| {name} | {value / 1e6:.2f} | {runs} | {ratio} | {paired} |")
     return "\n".join(lines)
