@@ -168,14 +168,40 @@ def measure(workload: str, rounds: int) -> dict[str, float]:
     return out
 
 
+def profile_ops(workload: str) -> None:
+    """Operator time (torch.profiler) of the hand loop and train_on_batch: the work itself."""
+    from torch.profiler import ProfilerActivity, profile
+
+    features, hidden, batch, _ = WORKLOADS[workload]
+    x, y = make_data(features, batch, 6)
+    runners = {
+        "hand torch loop": hand_loop(x, y, batch),
+        "train_on_batch": tob_loop(x, y, batch, hidden),
+    }
+    totals = {}
+    for name, run in runners.items():
+        run()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+        totals[name] = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3
+    hand = totals["hand torch loop"]
+    for name, ms in totals.items():
+        print(f"{workload}: {name:16s} operator time over 6 steps {ms:8.1f} ms ({ms / hand:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--profile", action="store_true", help="operator time instead of wall time")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.profile:
+        for workload in WORKLOADS if args.workload == "all" else [args.workload]:
+            profile_ops(workload)
+        return
     for workload in WORKLOADS if args.workload == "all" else [args.workload]:
         measure(workload, args.rounds)
 

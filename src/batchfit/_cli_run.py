@@ -134,7 +134,11 @@ def read_run(run_dir: Path) -> dict[str, Any]:
 
 
 def write_run(run_dir: Path, run: Mapping[str, Any]) -> None:
-    """Write run.json atomically (temp file, rename)."""
+    """Write run.json atomically (temp file, rename); under torchrun, rank 0 writes."""
+    from batchfit import distributed
+
+    if not distributed.is_main():
+        return
     tmp = run_dir / ".run.json.tmp"
     tmp.write_text(json.dumps(run, indent=2) + "\n")
     os.replace(tmp, run_dir / "run.json")
