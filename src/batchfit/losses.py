@@ -152,10 +152,8 @@ class Huber(Loss):
         return F.huber_loss(y_pred, y_true, delta=self.delta)
 
 
-class BinaryCrossentropy(Loss):
-    """Binary cross-entropy on probabilities, or on logits with `from_logits=True`."""
-
-    name = "binary_crossentropy"
+class _Crossentropy(Loss):
+    """Shared settings of the cross-entropies: logits or probabilities, label smoothing."""
 
     def __init__(
         self, from_logits: bool = False, label_smoothing: float = 0.0, name: str | None = None
@@ -170,6 +168,12 @@ class BinaryCrossentropy(Loss):
             "from_logits": self.from_logits,
             "label_smoothing": self.label_smoothing,
         }
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Binary cross-entropy on probabilities, or on logits with `from_logits=True`."""
+
+    name = "binary_crossentropy"
 
     def _elements(self, y_true: torch.Tensor, y_pred: torch.Tensor, reduction: str) -> torch.Tensor:
         if self.label_smoothing:
@@ -185,24 +189,10 @@ class BinaryCrossentropy(Loss):
         return self._elements(y_true, y_pred, "mean")
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_Crossentropy):
     """Cross-entropy against one-hot (or soft) targets over the last axis."""
 
     name = "categorical_crossentropy"
-
-    def __init__(
-        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str | None = None
-    ) -> None:
-        super().__init__(name)
-        self.from_logits = from_logits
-        self.label_smoothing = float(label_smoothing)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-        }
 
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         if self.label_smoothing:
