@@ -235,3 +235,29 @@ def test_sigkill_resume_shuffled_csv_stream(tmp_path):
 @pytest.mark.slow
 def test_sigkill_resume_augmented_image_flow(tmp_path):
     _kill_and_resume(tmp_path, "images", 19, [])
+
+
+def _run_steps(tmp: Path, crash_after: int | None):
+    """fit with steps_per_epoch shorter than the data: epochs continue the stream."""
+    import batchfit as bf
+
+    torch.manual_seed(0)  # weights are made at the first batch, from this seed
+    x, y = _data()
+    model = Sequential([Dense(8, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    callbacks = [BackupAndRestore(tmp / "backup", save_freq=3)]
+    if crash_after is not None:
+        callbacks.append(CrashAt(crash_after))
+    source = bf.data.arrays(x, y, batch_size=16, shuffle=True, seed=11)  # 13 batches an epoch
+    model.fit(source, epochs=4, steps_per_epoch=7, callbacks=callbacks, verbose=0)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize("crash_after", [4, 13, 20])
+def test_resume_with_steps_per_epoch_continuing_the_stream(tmp_path, crash_after):
+    ref = _run_steps(tmp_path / "ref", None)
+    with pytest.raises(_Crash):
+        _run_steps(tmp_path / "run", crash_after)
+    got = _run_steps(tmp_path / "run", None)
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a, b)
