@@ -11,7 +11,15 @@ from batchfit.data import ArraySource, Source
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch
 
-__all__ = ["IterableSource", "class_weights_for", "is_array_like", "to_source", "unpack"]
+__all__ = [
+    "IterableSource",
+    "class_weights_for",
+    "fit_sources",
+    "is_array_like",
+    "shard_for_ranks",
+    "to_source",
+    "unpack",
+]
 
 
 def is_array_like(x: Any) -> bool:
@@ -117,6 +125,50 @@ def shard_for_ranks(source: Source) -> Source:
         return source.shard(distributed.rank(), distributed.world_size())
     except NotImplementedError:
         return source
+
+
+def fit_sources(
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    batch_size: int | None,
+    shuffle: bool,
+    validation_split: float,
+    validation_data: Any,
+    validation_batch_size: int | None,
+) -> tuple[Source, Source | None]:
+    """The training source and the validation source (or None) for `fit`'s arguments."""
+    if validation_split and validation_data is not None:
+        raise ValueError("give validation_split or validation_data, not both")
+    if validation_split:
+        (x, y, sample_weight), validation_data = split_for_validation(
+            x, y, sample_weight, validation_split
+        )
+    if batch_size is not None and isinstance(x, Source):
+        raise ValueError(
+            "batch_size is set by the source (e.g. batchfit.data.csv(..., batch_size=256)); "
+            "do not pass it to fit"
+        )
+    source = to_source(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle)
+    if validation_data is None:
+        return source, None
+    val_batch = validation_batch_size or batch_size
+    if isinstance(validation_data, Source):
+        return source, validation_data
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        parts = (*validation_data, None)[:3]
+        return source, to_source(
+            parts[0],
+            parts[1],
+            parts[2],
+            batch_size=val_batch,
+            shuffle=False,
+            what="validation_data",
+        )
+    return source, to_source(
+        validation_data, batch_size=val_batch, shuffle=False, what="validation_data"
+    )
 
 
 def split_for_validation(

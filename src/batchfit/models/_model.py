@@ -20,7 +20,6 @@ from batchfit._engine import adapters, loop
 from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import Callback, CallbackList, History
-from batchfit.data import Source
 from batchfit.models import _weights
 
 __all__ = ["Model"]
@@ -311,28 +310,18 @@ class Model:
         `BackupAndRestore` folder (or file) to continue from.
         """
         step = self._require_step("fit")
-        if epochs < 1 and initial_epoch >= epochs:
-            raise ValueError(
-                f"epochs must be larger than initial_epoch, got {epochs} and {initial_epoch}"
-            )
-        if validation_split and validation_data is not None:
-            raise ValueError("give validation_split or validation_data, not both")
-        if validation_split:
-            (x, y, sample_weight), val = adapters.split_for_validation(
-                x, y, sample_weight, validation_split
-            )
-            validation_data = val
-        if batch_size is not None and isinstance(x, Source):
-            raise ValueError(
-                "batch_size is set by the source (e.g. batchfit.data.csv(..., batch_size=256)); "
-                "do not pass it to fit"
-            )
-        source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle)
-        validation = None
-        if validation_data is not None:
-            validation = self._validation_source(
-                validation_data, validation_batch_size or batch_size
-            )
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        source, validation = adapters.fit_sources(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            validation_batch_size=validation_batch_size,
+        )
         return loop.fit_loop(
             self,
             step,
@@ -347,22 +336,6 @@ class Model:
             initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
             resume_from=resume_from,
-        )
-
-    def _validation_source(self, data: Any, batch_size: int | None) -> Source:
-        if isinstance(data, Source):
-            return data
-        if isinstance(data, tuple) and len(data) in (2, 3):
-            return adapters.to_source(
-                data[0],
-                data[1],
-                data[2] if len(data) == 3 else None,
-                batch_size=batch_size,
-                shuffle=False,
-                what="validation_data",
-            )
-        return adapters.to_source(
-            data, batch_size=batch_size, shuffle=False, what="validation_data"
         )
 
     def evaluate(
