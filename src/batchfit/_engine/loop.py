@@ -257,14 +257,20 @@ _SKIP_COUNTERS = ("bad_rows_skipped", "nan_rows_skipped")
 def _skipped_rows(source: Source) -> dict[str, float]:
     """Rows a source skipped this epoch (on_bad_rows/on_nan="skip"), summed over ranks."""
     stats = getattr(source, "stats", None) or {}
-    counts = [float(stats.get(k, 0)) for k in _SKIP_COUNTERS if k in stats]
-    if not counts:
+    # only the counters of skipping the user asked for, so the history stays quiet otherwise
+    keys = [
+        key
+        for key, option in zip(_SKIP_COUNTERS, ("on_bad_rows", "on_nan"))
+        if key in stats and getattr(source, option, None) == "skip"
+    ]
+    if not keys:
         return {}
+    counts = [float(stats[k]) for k in keys]
     if distributed.is_distributed():
         t = torch.tensor(counts, dtype=torch.float64)
         distributed.all_reduce_sum_([t])
         counts = t.tolist()
-    return dict(zip([k for k in _SKIP_COUNTERS if k in stats], counts))
+    return dict(zip(keys, counts))
 
 
 def _prepare_for_ddp(step: Step, source: Source) -> None:
