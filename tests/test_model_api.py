@@ -279,3 +279,33 @@ def test_skipped_bad_rows_are_counted_in_the_history(tmp_path, caplog):
     assert "skipping malformed rows in" in caplog.text and "d.csv line 6" in caplog.text
     assert history.history["bad_rows_skipped"] == [1.0, 1.0]
     assert history.history["nan_rows_skipped"] == [1.0, 1.0]
+
+
+def test_fit_on_a_torch_dataloader_tells_its_sampler_the_epoch():
+    from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+    class RecordingSampler(Sampler):
+        def __init__(self, n):
+            self.n, self.epochs = n, []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+        def __iter__(self):
+            return iter(range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    x, y = _xy(64)
+    sampler = RecordingSampler(64)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=16, sampler=sampler
+    )
+    model = _model(["accuracy"])
+    history = model.fit(loader, epochs=3, verbose=0)
+    assert sampler.epochs == [0, 1, 2]
+    assert len(history.history["loss"]) == 3 and model.optimizer.iterations == 12
+    assert model.evaluate(loader, verbose=0)[0] == pytest.approx(
+        model.evaluate(x, y, verbose=0)[0], rel=1e-6
+    )

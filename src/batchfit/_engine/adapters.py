@@ -60,9 +60,11 @@ class IterableSource(Source):
                     "steps_per_epoch to train on an endless stream"
                 )
             self._used = True
-        set_epoch = getattr(self.iterable, "set_epoch", None)
-        if callable(set_epoch):
-            set_epoch(epoch)
+        # a DataLoader's DistributedSampler reshuffles per epoch only when told the epoch
+        for owner in (self.iterable, getattr(self.iterable, "sampler", None)):
+            set_epoch = getattr(owner, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
         for i, batch in enumerate(self.iterable):
             if i >= skip_batches:
                 yield batch if isinstance(batch, tuple) else _as_batch(batch)
