@@ -101,11 +101,18 @@ def all_reduce_sum_(tensors: Sequence[torch.Tensor]) -> None:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
 
+def collective_device() -> torch.device:
+    """Where small tensors for collectives live: NCCL reduces only CUDA tensors."""
+    if is_distributed() and dist.get_backend() == "nccl":
+        return device()
+    return torch.device("cpu")
+
+
 def all_true(flag: bool) -> bool:
     """True on every rank when `flag` is true on every rank."""
     if not is_distributed():
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return bool(t.item())
 

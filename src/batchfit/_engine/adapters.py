@@ -22,10 +22,21 @@ __all__ = [
 ]
 
 
+def _is_batch_list(x: Any) -> bool:
+    """A list of batches `[(x, y), ...]` rather than a list of input arrays."""
+    return (
+        isinstance(x, list)
+        and len(x) > 0
+        and all(isinstance(b, (tuple, list)) or (isinstance(b, Mapping) and "x" in b) for b in x)
+    )
+
+
 def is_array_like(x: Any) -> bool:
     """Arrays, tensors, frames, and dicts/tuples of them (data held in memory)."""
     if isinstance(x, Mapping):
         return all(is_array_like(v) for v in x.values())
+    if _is_batch_list(x):
+        return False
     if isinstance(x, (list, tuple)):
         return len(x) > 0 and all(is_array_like(v) or np.isscalar(v) for v in x)
     return hasattr(x, "shape") or hasattr(x, "to_numpy") or hasattr(x, "__array__")
@@ -243,10 +254,14 @@ def class_weights_for(y: Any, class_weight: Mapping[int, float]) -> np.ndarray:
         labels = labels.argmax(-1)
     else:
         labels = np.rint(labels.reshape(-1)).astype(np.int64)
-    lookup = dict(class_weight)
-    try:
-        return np.array([lookup[int(c)] for c in labels.reshape(-1)], dtype=np.float32)
-    except KeyError as e:
+    labels = labels.reshape(-1).astype(np.int64)
+    classes = np.array(sorted(class_weight), dtype=np.int64)
+    weights = np.array([class_weight[c] for c in classes], dtype=np.float32)
+    where = np.searchsorted(classes, labels).clip(0, len(classes) - 1)
+    missing = classes[where] != labels
+    if missing.any():
         raise ValueError(
-            f"class_weight has no weight for class {e.args[0]}; it covers {sorted(lookup)}"
-        ) from None
+            f"class_weight has no weight for class {int(labels[missing][0])}; "
+            f"it covers {classes.tolist()}"
+        )
+    return weights[where]

@@ -8,6 +8,8 @@ it reads a value back from the device unless a callback asks.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -267,7 +269,7 @@ def _skipped_rows(source: Source) -> dict[str, float]:
         return {}
     counts = [float(stats[k]) for k in keys]
     if distributed.is_distributed():
-        t = torch.tensor(counts, dtype=torch.float64)
+        t = torch.tensor(counts, dtype=torch.float64, device=distributed.collective_device())
         distributed.all_reduce_sum_([t])
         counts = t.tolist()
     return dict(zip(keys, counts))
@@ -277,8 +279,9 @@ def _prepare_for_ddp(step: Step, source: Source) -> None:
     """Build lazy shapes from a first batch, then wrap the module in DDP (all ranks)."""
     if not step.ready:
         first = next(iter(source), None)
-        if first is None:
-            raise ValueError("this rank's shard of the training data is empty")
+        if distributed.any_true(first is None):  # every rank raises, none waits in DDP
+            raise ValueError("a rank's shard of the training data is empty: use fewer processes")
+        assert first is not None
         x, y, _ = unpack(first)
         xt, yt, _ = step.to_tensors(x, y)
         step.prepare(xt, yt)
@@ -312,6 +315,8 @@ def _train_epoch(
             cw = class_weights_for(y, class_weight)
             sw = cw if sw is None else np.asarray(sw, dtype=np.float32) * cw
         xt, yt, swt = step.to_tensors(x, y, sw)
+        if batch_size_of(xt) == 0:
+            continue  # nothing to learn from (e.g. all its images were skipped as unreadable)
         if want_begin:
             cbs.batch("on_train_batch_begin", batch_index, None)
         try:
@@ -339,8 +344,8 @@ def _train_epoch(
 def _check_epoch_loss(step: Step, logs: Mapping[str, float], epoch: int, cbs: CallbackList) -> None:
     """On devices where the step does not check each loss, check the epoch's."""
     loss = logs.get("loss")
-    if loss is not None and loss != loss and not cbs.handles_nonfinite_loss:  # NaN
-        raise NonFiniteLoss(loss, f"in epoch {epoch + 1}")
+    if loss is not None and not math.isfinite(loss) and not cbs.handles_nonfinite_loss:
+        raise NonFiniteLoss(loss, f"in epoch {epoch + 1}", checked_per_batch=False)
 
 
 def evaluate_loop(
@@ -355,16 +360,17 @@ def evaluate_loop(
     step.reset_metrics()
     source = shard_for_ranks(source)
     source.set_epoch(0)
+    source.rewind()  # a pass cut short by `steps` must not move the next one
     want = callbacks is not None and callbacks.wants_test_batch
     results = step.results
     seen = 0
-    for i, batch in enumerate(source):
-        if steps is not None and i >= steps:
-            break
+    for i, batch in enumerate(itertools.islice(source, steps)):
         x, y, sw = unpack(batch)
         if y is None:
             raise ValueError("evaluate needs targets: the data yielded batches without y")
         xt, yt, swt = step.to_tensors(x, y, sw)
+        if batch_size_of(xt) == 0:
+            continue  # e.g. every image of the batch was unreadable and skipped
         if want and callbacks is not None:
             callbacks.batch("on_test_batch_begin", i, None)
         loss, y_pred = step.test(xt, yt, swt)
@@ -390,11 +396,10 @@ def predict_loop(
 ) -> Any:
     """Predictions for every batch, concatenated (or streamed to `sink`)."""
     source.set_epoch(0)
+    source.rewind()
     want = callbacks is not None and callbacks.wants_predict_batch
     outputs: list[Any] = []
-    for i, batch in enumerate(source):
-        if steps is not None and i >= steps:
-            break
+    for i, batch in enumerate(itertools.islice(source, steps)):
         x, _, _ = unpack(batch)
         xt, _, _ = step.to_tensors(x)
         if want and callbacks is not None:

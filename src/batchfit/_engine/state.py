@@ -136,7 +136,17 @@ def restore_model(model: Model, step: Step, state: dict[str, Any]) -> None:
     if not step.ready and spec is not None:
         x_shape, y_shape, y_dtype = spec
         x = torch.zeros(x_shape, device=step.device)
-        y = None if y_shape is None else torch.zeros(y_shape, dtype=getattr(torch, y_dtype))
+        dtypes = {
+            "float32": torch.float32,
+            "float64": torch.float64,
+            "int64": torch.int64,
+            "int32": torch.int32,
+            "float16": torch.float16,
+            "bfloat16": torch.bfloat16,
+        }
+        if y_dtype is not None and y_dtype not in dtypes:
+            raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
+        y = None if y_shape is None else torch.zeros(y_shape, dtype=dtypes[y_dtype])
         step.prepare(x, y)
     if not step.ready:
         raise RuntimeError("cannot restore into a model whose shapes are unknown")

@@ -29,12 +29,17 @@ __all__ = ["NonFiniteLoss", "Step"]
 class NonFiniteLoss(FloatingPointError):
     """The loss of a batch was NaN or infinite; the weights were not updated by it."""
 
-    def __init__(self, value: float, where: str = "") -> None:
+    def __init__(self, value: float, where: str = "", checked_per_batch: bool = True) -> None:
         self.value = value
+        guarantee = (
+            "this batch did not update the weights"
+            if checked_per_batch
+            else "the loss is checked per epoch on this device, so weights may hold NaN"
+        )
         super().__init__(
             f"loss is {value} {where}".rstrip()
-            + "; this batch did not update the weights. Lower the learning rate, check the "
-            "inputs for NaN/inf, or add callbacks.TerminateOnNaN() to stop quietly."
+            + f"; {guarantee}. Lower the learning rate, check the inputs for NaN/inf, or add "
+            "callbacks.TerminateOnNaN() to stop quietly."
         )
 
 
@@ -58,13 +63,18 @@ def _as_tensor(a: Any, device: torch.device) -> torch.Tensor:
     return t
 
 
-def _inputs_to(x: Any, device: torch.device) -> Any:
+def _inputs_to(x: Any, device: torch.device, cast_integers: bool) -> Any:
+    """Inputs on `device`: floats as float32; integers kept (token ids) unless told."""
     if isinstance(x, Mapping):
-        return {k: _inputs_to(v, device) for k, v in x.items()}
+        return {k: _inputs_to(v, device, cast_integers) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return type(x)(_inputs_to(v, device) for v in x)
+        return type(x)(_inputs_to(v, device, cast_integers) for v in x)
     t = _as_tensor(x, device)
-    return t if t.dtype == torch.float32 else t.float()
+    if t.dtype == torch.float32 or (
+        not cast_integers and not t.is_floating_point() and t.dtype != torch.bool
+    ):
+        return t
+    return t.float()
 
 
 def _batch_size(x: Any) -> int:
@@ -105,6 +115,9 @@ class Step:
         self.eval_module = self.forward_module
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         self._jit = forward_module is not None
+        #: batchfit layers compute in float32, so integer images become floats; a
+        #: wrapped torch module gets integers as they are (embeddings take token ids)
+        self.cast_integer_inputs = False
         self.loss = loss
         self.optimizer = optimizer
         self.metric_specs = list(metric_specs)
@@ -120,6 +133,7 @@ class Step:
         #: the last training loss as a float when the step already read it (CPU)
         self.last_loss: float | None = None
         self._check_finite_now = device.type == "cpu"
+        self.precision = precision
         self._sparse = loss is not None and loss.sparse_targets
         self._autocast = self._autocast_factory(precision)
         self.scaler: torch.amp.GradScaler | None = None
@@ -140,7 +154,7 @@ class Step:
         self, x: Any, y: Any = None, sample_weight: Any = None
     ) -> tuple[Any, torch.Tensor | None, torch.Tensor | None]:
         """Batch arrays as tensors on the device: x float32, y as the loss needs."""
-        xt = _inputs_to(x, self.device)
+        xt = _inputs_to(x, self.device, self.cast_integer_inputs)
         yt = None
         if y is not None:
             yt = _as_tensor(y, self.device)
@@ -224,7 +238,13 @@ class Step:
                 loss = self.loss(y, y_pred, sample_weight)
         if self._check_finite_now:  # host read: cheap on CPU, where nothing runs ahead
             value = self.last_loss = loss.item()
-            if not math.isfinite(value):
+            bad = not math.isfinite(value)
+            if self.ddp is not None:
+                # every rank must skip this batch together, or the others wait in backward
+                from batchfit import distributed
+
+                bad = distributed.any_true(bad)
+            if bad:
                 self.optimizer.zero_grad()
                 self.micro_step = 0
                 raise NonFiniteLoss(value)
@@ -326,6 +346,15 @@ class Step:
                 out[m.name] = m.batch_result(y, y_pred, sample_weight).item()
         return out
 
+    def to(self, device: torch.device) -> None:
+        """Follow the module to `device`: metric sums, optimizer state, checks."""
+        self.device = device
+        self.loss_tracker.to(device)
+        for m in self.metrics:
+            m.to(device)
+        move_optimizer_state(self.optimizer, device)
+        self._check_finite_now = device.type == "cpu"
+
     def sync_metrics(self) -> None:
         """Add every rank's metric sums (see NOTE [ Distributed training ])."""
         from batchfit import distributed
@@ -361,3 +390,13 @@ def _first_rows(x: Any) -> Any:
 
 
 batch_size_of = _batch_size
+
+
+def move_optimizer_state(optimizer: Optimizer | None, device: torch.device) -> None:
+    """Move an optimizer's state tensors (moments, steps) to `device`."""
+    if optimizer is None or optimizer.torch_optimizer is None:
+        return
+    for state in optimizer.torch_optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and not (key == "step" and value.dim() == 0):
+                state[key] = value.to(device)

@@ -75,7 +75,8 @@ class Callback:
 
 
 def _overrides(cb: Callback, hook: str) -> bool:
-    return getattr(type(cb), hook) is not getattr(Callback, hook)
+    """Whether `cb` does something on `hook` (a method, or a function set on the instance)."""
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
 
 
 class CallbackList:

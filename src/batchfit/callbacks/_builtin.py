@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -51,18 +52,6 @@ class LambdaCallback(Callback):
             if name not in valid:
                 raise ValueError(f"unknown hook {name!r}; valid hooks: {', '.join(sorted(valid))}")
             setattr(self, name, fn)
-
-    # CallbackList dispatches batch hooks only for classes that override them;
-    # these route to the functions given, if any.
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
-        fn = self.__dict__.get("on_train_batch_end")
-        if fn is not None:
-            fn(batch, logs)
-
-    def on_train_batch_begin(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
-        fn = self.__dict__.get("on_train_batch_begin")
-        if fn is not None:
-            fn(batch, logs)
 
 
 class ModelCheckpoint(Callback):
@@ -169,13 +158,14 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
         self.per = per
         self._torch = isinstance(schedule, torch.optim.lr_scheduler.LRScheduler)
+        self._takes_lr = not self._torch and _positional_arity(schedule) >= 2
 
     def _apply(self, index: int) -> None:
         assert self.model is not None and self.model.optimizer is not None
         optimizer = self.model.optimizer
-        try:
+        if self._takes_lr:
             lr = self.schedule(index, optimizer.learning_rate)
-        except TypeError:
+        else:
             lr = self.schedule(index)
         if not isinstance(lr, (float, int)) or not math.isfinite(lr):
             raise ValueError(f"the schedule must return a finite float, got {lr!r}")
@@ -218,6 +208,17 @@ class LearningRateScheduler(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self._torch and "torch" in state:
             self.schedule.load_state_dict(state["torch"])
+
+
+def _positional_arity(fn: Any) -> int:
+    """How many positional arguments `fn` takes (Keras schedules take 1 or 2)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 class CSVLogger(Callback):

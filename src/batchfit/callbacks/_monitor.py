@@ -170,6 +170,11 @@ class ReduceLROnPlateau(_Monitor):
         self.wait = 0
         self.cooldown_counter = 0
 
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        if not getattr(self, "_restored", False):  # a resumed run keeps its counters
+            self.best, self.wait, self.cooldown_counter = None, 0, 0
+        self._restored = False
+
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         if self.model is None or self.model.optimizer is None:
             return
@@ -206,3 +211,4 @@ class ReduceLROnPlateau(_Monitor):
         self.best = state["best"]
         self.wait = int(state["wait"])
         self.cooldown_counter = int(state["cooldown_counter"])
+        self._restored = True

@@ -78,6 +78,10 @@ class Source:
                 close()
         self._batches_done = 0
 
+    def rewind(self) -> None:
+        """Go back to the start of the current epoch (evaluate/predict read from the top)."""
+        self._batches_done = 0
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch the next iteration runs (its shuffle order)."""
         if epoch != self._epoch:

@@ -98,10 +98,22 @@ class CsvSource(StreamSource):
         self._logged: set[str] = set()
 
     def _compute_units(self) -> list[Any]:
-        return [
-            self._all_units[i]
-            for i in shard_units(len(self._all_units), self.rank, self.world_size)
-        ]
+        units = self._all_units
+        if len(units) < self.world_size:
+            units = self._recut(self.world_size)
+        return [units[i] for i in shard_units(len(units), self.rank, self.world_size)]
+
+    def _recut(self, parts: int) -> list[Any]:
+        """Smaller blocks so each of `parts` ranks gets one where the data allows."""
+        total = sum(os.path.getsize(path) for path in self.files)
+        block = max(1, total // parts)
+        units: list[Any] = []
+        for index, path in enumerate(self.files):
+            _, header_end = _read_header(path, self.delimiter)
+            units.extend(_cut(index, path, header_end, block))
+        # still fewer (tiny or compressed files, read whole): some shards stay empty,
+        # which training under torchrun reports on every rank at once
+        return units
 
     def _rows_may_drop(self) -> bool:
         return True  # row counts are unknown before parsing anyway

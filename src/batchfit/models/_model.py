@@ -47,6 +47,9 @@ class Model:
         >>> history = model.fit(x, y, epochs=3)
     """
 
+    #: cast integer inputs to float32 (batchfit layers); wrapped modules get them as given
+    _cast_integer_inputs = False
+
     def __init__(
         self,
         module: nn.Module | None = None,
@@ -90,7 +93,7 @@ class Model:
         self.device = torch.device(device)
         self._module.to(self.device)
         if self._step is not None:
-            self._step.device = self.device
+            self._step.to(self.device)
         return self
 
     # -- compile ---------------------------------------------------------------------
@@ -126,9 +129,9 @@ class Model:
             raise ValueError(
                 f"accumulate_steps must be a positive integer, got {accumulate_steps!r}"
             )
+        if isinstance(metrics, str):
+            metrics = [metrics]  # Keras accepts a single name too
         metrics = list(metrics or [])
-        if isinstance(metrics, (str, bytes)):
-            raise TypeError("metrics must be a list, e.g. metrics=['accuracy']")
         self.optimizer = optimizers_module.get(optimizer)
         for key, value in (
             ("clipnorm", clipnorm),
@@ -160,6 +163,7 @@ class Model:
             precision=precision,
             forward_module=forward_module,  # type: ignore[arg-type]
         )
+        self._step.cast_integer_inputs = self._cast_integer_inputs
         self._compile_config = {
             "optimizer": self.optimizer.get_config(),
             "loss": self.loss.get_config() if self.loss is not None else None,
@@ -277,6 +281,7 @@ class Model:
     def _predict_step(self) -> Step:
         if self._step is None:  # predicting needs no compile, as in Keras
             self._step = Step(self._module, None, None, [], self.device)
+            self._step.cast_integer_inputs = self._cast_integer_inputs
             self._step.ready = True
         return self._step
 

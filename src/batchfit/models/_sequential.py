@@ -55,6 +55,8 @@ def _layer_error(layer: nn.Module, x: torch.Tensor, error: Exception) -> Excepti
 class Sequential(Model):
     """A linear stack of layers, as in Keras.
 
+    Integer inputs (e.g. uint8 images) are cast to float32, as Keras does.
+
     Args:
         layers: layers (batchfit layers or any `torch.nn.Module`), or add them later.
         name: model name.
@@ -64,6 +66,8 @@ class Sequential(Model):
         >>> model = Sequential([Dense(64, activation="relu", input_dim=32), Dense(1)])
         >>> model.compile(optimizer="adam", loss="mse")
     """
+
+    _cast_integer_inputs = True
 
     def __init__(
         self,

@@ -158,9 +158,12 @@ class Optimizer:
         grads = [p for p in self._params if p.grad is not None]
         if self.clipvalue is not None:
             torch.nn.utils.clip_grad_value_(grads, self.clipvalue)
-        if self.clipnorm is not None:
-            for p in grads:
-                torch.nn.utils.clip_grad_norm_([p], self.clipnorm)
+        if self.clipnorm is not None and grads:
+            # each gradient to its own norm: one batched norm and one batched scale
+            tensors = [p.grad for p in grads]
+            norms = torch._foreach_norm(tensors)  # type: ignore[arg-type]
+            scales = [(self.clipnorm / (n + 1e-6)).clamp(max=1.0) for n in norms]
+            torch._foreach_mul_(tensors, scales)  # type: ignore[arg-type]
         if self.global_clipnorm is not None:
             torch.nn.utils.clip_grad_norm_(grads, self.global_clipnorm)
 
@@ -178,7 +181,11 @@ class Optimizer:
                 raise RuntimeError("build the optimizer before loading its state")
             self.torch_optimizer.load_state_dict(state["torch"])
         self.iterations = int(state.get("iterations", 0))
-        self._set_lr(float(state.get("learning_rate", self._lr)))
+        if self.torch_optimizer is not None:
+            # the torch state carries each group's own rate; do not flatten them
+            self._lr = float(self.torch_optimizer.param_groups[0]["lr"])
+        else:
+            self._set_lr(float(state.get("learning_rate", self._lr)))
 
     def get_config(self) -> dict[str, Any]:
         lr: Any = self._lr
