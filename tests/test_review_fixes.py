@@ -118,3 +118,20 @@ def test_class_weight_lookup_names_a_missing_class():
         ValueError, match=r"class_weight has no weight for class 2; it covers \[0, 1\]"
     ):
         model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+
+
+def test_evaluate_prints_its_values_unless_silent(capsys):
+    x, y = _xy()
+    model = _model()
+    loss, mae = model.evaluate(x, y, verbose=1)
+    assert capsys.readouterr().out.strip() == f"loss: {loss:.4f} - mae: {mae:.4f}"
+    model.evaluate(x, y, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_model_to_moves_the_training_state_along():
+    x, y = _xy()
+    model = _model()
+    model.train_on_batch(x, y)
+    model.to("cpu")
+    assert isinstance(model.train_on_batch(x, y), list)

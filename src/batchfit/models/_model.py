@@ -354,7 +354,10 @@ class Model:
         callbacks: Sequence[Callback] | None = None,
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        """Loss and metrics over the data: a float, `[loss, *metrics]`, or a dict."""
+        """Loss and metrics over the data: a float, `[loss, *metrics]`, or a dict.
+
+        With `verbose` 1 or 2 (or 'auto') the values are also printed on one line.
+        """
         step = self._require_step("evaluate")
         source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=False)
         cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
@@ -364,6 +367,10 @@ class Model:
         finally:
             source.close()  # release prefetch threads now
         cbs.call("on_test_end", values)
+        from batchfit import distributed
+
+        if loop.resolve_verbose(verbose) and distributed.is_main():
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in values.items()), flush=True)
         return format_return(values, return_dict)
 
     def predict(
