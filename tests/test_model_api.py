@@ -78,7 +78,7 @@ def test_predict_returns_numpy_in_order_for_any_batch_size():
     model = _model()
     full = model.predict_on_batch(x)
     for bs in (1, 7, 50, 64):
-        np.testing.assert_allclose(model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-6)
+        np.testing.assert_allclose(model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-5, atol=1e-6)
 
 
 def test_inputs_may_be_tensors_and_dataframes():
@@ -237,7 +237,7 @@ def test_weights_of_a_module_mixing_batchfit_and_torch_layers():
     net = torch.nn.Sequential(Dense(3, input_dim=2), torch.nn.Linear(3, 1))
     model = Model(net, device="cpu")
     weights = model.get_weights()
-    assert [w.shape for w in weights] == [(2, 3), (3,), (1, 3), (1,)]  # state_dict order
+    assert [w.shape for w in weights] == [(3, 2), (3,), (1, 3), (1,)]  # state_dict order and layout
     model.set_weights([np.ones_like(w) for w in weights])
     assert all(np.all(w == 1) for w in model.get_weights())
     with pytest.raises(
@@ -259,7 +259,7 @@ def test_predict_streams_to_parquet_with_named_columns(tmp_path):
     assert table.column_names == ["a", "b"]
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(
-        np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-6
+        np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-5, atol=1e-6
     )
 
 

@@ -81,7 +81,7 @@ def test_save_and_load_weights_check_shapes(tmp_path):
         np.testing.assert_array_equal(a, b)
     wrong = Sequential([Dense(5, input_dim=3)])
     with pytest.raises(
-        ValueError, match=r"weight 'layers.0.kernel' has shape \(3, 2\), the model expects \(3, 5\)"
+        ValueError, match=r"weight 'layers.0.kernel' has shape \(2, 3\), the model expects \(5, 3\)"
     ):
         wrong.load_weights(path)
 

@@ -124,6 +124,8 @@ class Step:
         self.device = device
         self.accumulate_steps = int(accumulate_steps)
         self.micro_step = 0
+        #: the last update's gradients are still there, to drop before the next forward
+        self._zero_pending = False
         self.loss_tracker = metrics_module.Mean("loss")
         self.loss_tracker.to(device)
         self.metrics: list[metrics_module.Metric] = []
@@ -229,6 +231,13 @@ class Step:
         module = self.module
         if not module.training:
             module.train()
+        if self._zero_pending:
+            # Gradients are dropped here, just before the forward pass re-allocates
+            # them, not right after the update: freeing them early lets malloc hand
+            # the pages back to the OS and page-fault them in again every step
+            # (about 10% of a large CPU step, measured).
+            self.optimizer.zero_grad()
+            self._zero_pending = False
         if self._autocast is None:
             y_pred = self._forward(x)
             loss = self.loss(y, y_pred, sample_weight)
@@ -279,7 +288,7 @@ class Step:
             opt.iterations += 1
         else:
             opt.step()
-        opt.zero_grad()
+        self._zero_pending = True
         self.micro_step = 0
 
     def test(
