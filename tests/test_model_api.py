@@ -78,7 +78,9 @@ def test_predict_returns_numpy_in_order_for_any_batch_size():
     model = _model()
     full = model.predict_on_batch(x)
     for bs in (1, 7, 50, 64):
-        np.testing.assert_allclose(model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-5, atol=1e-6
+        )
 
 
 def test_inputs_may_be_tensors_and_dataframes():
@@ -259,7 +261,10 @@ def test_predict_streams_to_parquet_with_named_columns(tmp_path):
     assert table.column_names == ["a", "b"]
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(
-        np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1), expected, rtol=1e-5, atol=1e-6
+        np.stack([table["a"].to_numpy(), table["b"].to_numpy()], axis=1),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
