@@ -315,7 +315,8 @@ def _train_epoch(
             cw = class_weights_for(y, class_weight)
             sw = cw if sw is None else np.asarray(sw, dtype=np.float32) * cw
         xt, yt, swt = step.to_tensors(x, y, sw)
-        if batch_size_of(xt) == 0:
+        n = batch_size_of(xt)
+        if n == 0:
             continue  # nothing to learn from (e.g. all its images were skipped as unreadable)
         if want_begin:
             cbs.batch("on_train_batch_begin", batch_index, None)
@@ -328,7 +329,7 @@ def _train_epoch(
             cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
             model.stop_training = True
             return batch_index + 1
-        step.update_metrics(loss, yt, y_pred, swt, batch_size_of(xt))
+        step.update_metrics(loss, yt, y_pred, swt, n)
         if want_end:
             cbs.batch("on_train_batch_end", batch_index, Logs(results))
         taken = batch_index + 1
@@ -369,12 +370,13 @@ def evaluate_loop(
         if y is None:
             raise ValueError("evaluate needs targets: the data yielded batches without y")
         xt, yt, swt = step.to_tensors(x, y, sw)
-        if batch_size_of(xt) == 0:
+        n = batch_size_of(xt)
+        if n == 0:
             continue  # e.g. every image of the batch was unreadable and skipped
         if want and callbacks is not None:
             callbacks.batch("on_test_batch_begin", i, None)
         loss, y_pred = step.test(xt, yt, swt)
-        step.update_metrics(loss, yt, y_pred, swt, batch_size_of(xt))
+        step.update_metrics(loss, yt, y_pred, swt, n)
         seen += 1
         if want and callbacks is not None:
             callbacks.batch("on_test_batch_end", i, Logs(results))
