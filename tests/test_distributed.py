@@ -134,42 +134,81 @@ def test_a_rank_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
 
 
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    A port from bind(0) is ephemeral: between this probe and the rendezvous server's own
+    bind, any outgoing connection on the host may take it.
+    """
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(20000, min(low, 32000))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+# torch's elastic agent, not batchfit, sometimes loses the c10d store between two agents
+# on one loaded host; the script's own failures never carry this text
+_LAUNCHER_FLAKE = "RendezvousConnectionError"
+
+
+def _run_until_not_a_launcher_flake(run, attempts: int = 2):
+    for _ in range(attempts):
+        codes, errors = run()
+        if all(code == 0 for code in codes) or _LAUNCHER_FLAKE not in "".join(errors):
+            break
+    return codes, errors
+
+
+def _two_agents(tmp_path: Path) -> tuple[list[int], list[str]]:
+    """Two torchrun agents on this host; the first hosts the store, as a head node would."""
+    endpoint = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    agents: list[subprocess.Popen] = []
+    try:
+        for is_host in (1, 0):
+            agents.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "torch.distributed.run",
+                        "--nnodes=2",
+                        "--nproc_per_node=1",
+                        "--rdzv_backend=c10d",
+                        f"--rdzv_endpoint={endpoint}",
+                        f"--rdzv_conf=is_host={is_host}",
+                        "--rdzv_id=batchfit-test",
+                        str(SCRIPT),
+                        str(tmp_path),
+                        "train",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        errors = [agent.communicate(timeout=300)[1] for agent in agents]
+        return [agent.returncode for agent in agents], errors
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.kill()
+                agent.communicate()
 
 
 def test_the_multi_node_torchrun_form(tmp_path):
     """Two 'machines' (two torchrun agents on this host) meeting at a c10d rendezvous."""
-    endpoint = f"127.0.0.1:{_free_port()}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    agents = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes=2",
-                "--nproc_per_node=1",
-                "--rdzv_backend=c10d",
-                f"--rdzv_endpoint={endpoint}",
-                "--rdzv_id=batchfit-test",
-                str(SCRIPT),
-                str(tmp_path),
-                "train",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for agent in agents:
-        _, err = agent.communicate(timeout=300)
-        assert agent.returncode == 0, err[-3000:]
+    codes, errors = _run_until_not_a_launcher_flake(lambda: _two_agents(tmp_path))
+    assert codes == [0, 0], "\n----\n".join(err[-3000:] for err in errors)
     model, _ = _single_process()
     got = np.load(tmp_path / "weights.npz")
     for i, w in enumerate(model.module.state_dict().values()):
@@ -201,17 +240,22 @@ def test_the_slurm_script_with_stand_in_srun_and_scontrol(tmp_path):
         "SLURM_JOB_NODELIST": "node[1-2]",
         "SLURM_JOB_ID": "4242",
         "NPROC_PER_NODE": "1",
-        "RDZV_PORT": str(_free_port()),
     }
     script = Path(__file__).parents[1] / "deploy" / "slurm.sbatch"
-    done = subprocess.run(
-        ["bash", str(script), str(SCRIPT), str(out), "train"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+
+    def run() -> tuple[list[int], list[str]]:
+        env["RDZV_PORT"] = str(_free_port())
+        done = subprocess.run(
+            ["bash", str(script), str(SCRIPT), str(out), "train"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return [done.returncode], [done.stderr]
+
+    codes, errors = _run_until_not_a_launcher_flake(run)
+    assert codes == [0], errors[0][-3000:]
     r0, r1 = _ranks(out)
     assert r0["history"] == r1["history"]
     assert sorted(r0["seen"][0] + r1["seen"][0]) == list(range(192))
