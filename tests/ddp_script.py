@@ -40,10 +40,13 @@ class Net(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
         self.seen: list[int] = []
+        self.inference_batches = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.seen.extend(int(i) for i in x[:, 0].tolist())
+        else:
+            self.inference_batches += 1
         return self.body(x[:, 1:])
 
 
@@ -68,6 +71,10 @@ def main() -> None:
         )
         history = model.fit(train, epochs=2, callbacks=[record], verbose=0)
         loss, mae = model.evaluate(x[:100], y[:100], batch_size=8, verbose=0)
+        before = model.module.inference_batches
+        predictions = model.predict(x[:100], batch_size=8, verbose=0)
+        predicted_batches = model.module.inference_batches - before
+        written = model.predict(x[:100], batch_size=8, verbose=0, output=str(out / "preds.parquet"))
         norm = Normalization()
         norm.adapt(bf.data.arrays(x[:, 1:], batch_size=10))
         images = np.random.default_rng(1).random((50, 4, 4, 3)).astype(np.float32)
@@ -77,6 +84,9 @@ def main() -> None:
             "seen": seen_per_epoch,
             "history": history.history,
             "evaluate": [loss, mae],
+            "predictions": predictions.ravel().tolist(),
+            "predicted_batches": predicted_batches,
+            "written": written,
             "norm_mean": norm.mean.numpy().ravel().tolist(),
             "norm_var": norm.variance.numpy().ravel().tolist(),
             "image_mean": np.asarray(datagen.mean).ravel().tolist(),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import batchfit as bf
 
@@ -92,6 +93,26 @@ def test_reduced_metrics_equal_single_process_metrics(ddp_run):
     loss, mae = model.evaluate(x[:100], y[:100], batch_size=8, verbose=0)
     assert r0["evaluate"] == r1["evaluate"]
     np.testing.assert_allclose(r0["evaluate"], [loss, mae], rtol=1e-5)
+
+
+def test_predict_splits_the_batches_and_returns_them_in_order(ddp_run):
+    import pyarrow.parquet as pq
+
+    r0, r1 = _ranks(ddp_run)
+    assert (r0["predicted_batches"], r1["predicted_batches"]) == (7, 6)  # 13 batches of 8
+    x, _ = ddp_script.make_data()
+    net = ddp_script.Net()
+    weights = np.load(ddp_run / "weights.npz")
+    net.load_state_dict(
+        {k: torch.from_numpy(weights[f"arr_{i}"]) for i, k in enumerate(net.state_dict())}
+    )
+    with torch.no_grad():
+        want = net.eval()(torch.from_numpy(x[:100])).numpy().ravel()
+    assert r0["predictions"] == r1["predictions"]
+    np.testing.assert_allclose(r0["predictions"], want, rtol=1e-6, atol=1e-6)
+    assert r0["written"] == str(ddp_run / "preds.parquet") and r1["written"] is None
+    table = pq.read_table(ddp_run / "preds.parquet")
+    np.testing.assert_array_equal(table.column("output_0").to_numpy(), r0["predictions"])
 
 
 def test_featurewise_statistics_reduced_across_ranks(ddp_run):

@@ -114,11 +114,50 @@ def test_batch_normalization_keras_momentum_and_weight_order():
     _, _, mean, var = layer.get_weights()
     # Keras momentum 0.99: moving = 0.99 * moving + 0.01 * batch statistic
     np.testing.assert_allclose(mean, 0.01 * x.numpy().mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(var, 0.99 + 0.01 * x.numpy().var(axis=0, ddof=1), rtol=1e-5)
+    # ... with the biased batch variance, as Keras (torch's BatchNorm1d uses ddof=1)
+    np.testing.assert_allclose(var, 0.99 + 0.01 * x.numpy().var(axis=0, ddof=0), rtol=1e-5)
     layer.eval()
     np.testing.assert_allclose(
         layer(x).detach().numpy(), (x.numpy() - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-5
     )
+
+
+def test_batch_normalization_moving_statistics_follow_keras_over_many_batches():
+    rng = np.random.default_rng(1)
+    layer = BatchNormalization(momentum=0.9, epsilon=1e-3)
+    layer.train()
+    mean, var = np.zeros(4), np.ones(4)
+    for _ in range(20):
+        x = rng.normal(2.0, 3.0, size=(8, 5, 5, 4)).astype(np.float32)
+        layer(torch.from_numpy(x))
+        mean = 0.9 * mean + 0.1 * x.mean(axis=(0, 1, 2), dtype=np.float64)
+        var = 0.9 * var + 0.1 * x.var(axis=(0, 1, 2), dtype=np.float64)
+    _, _, got_mean, got_var = layer.get_weights()
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-5)
+    np.testing.assert_allclose(got_var, var, rtol=1e-5)
+
+
+def test_batch_normalization_gradients_match_torch_batch_norm():
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(16, 3, 3, 6)).astype(np.float32))
+    x.requires_grad_(True)
+    layer = BatchNormalization(center=True, scale=True)
+    layer.train()
+    layer(x.detach())  # build
+    with torch.no_grad():
+        layer.gamma.copy_(torch.linspace(0.5, 2.0, 6))
+        layer.beta.copy_(torch.linspace(-1.0, 1.0, 6))
+    out = layer(x)
+    (out * torch.arange(out.numel()).reshape(out.shape).sin()).sum().backward()
+    gx, gg = x.grad.clone(), layer.gamma.grad.clone()
+    x.grad = None
+    gamma = layer.gamma.detach().clone().requires_grad_(True)
+    ref = torch.nn.functional.batch_norm(
+        x.movedim(-1, 1), None, None, gamma, layer.beta.detach(), True, 0.0, 1e-3
+    ).movedim(1, -1)
+    (ref * torch.arange(ref.numel()).reshape(ref.shape).sin()).sum().backward()
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(gx, x.grad)
+    torch.testing.assert_close(gg, gamma.grad)
 
 
 def test_batch_normalization_on_images_normalises_channels():

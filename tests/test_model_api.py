@@ -184,6 +184,34 @@ def test_progress_bar_and_epoch_lines(capsys):
     assert "Epoch 1/1" in out and "2/2" in out
 
 
+def test_evaluate_and_predict_draw_a_bar_over_their_batches(capsys):
+    x, y = _xy(100)
+    model = _model(["accuracy"])
+    loss, accuracy = model.evaluate(x, y, batch_size=32, verbose=1)
+    out = capsys.readouterr().out
+    assert "Evaluate" in out and "4/4" in out
+    assert f"loss={loss:.4f}" in out and f"accuracy={accuracy:.4f}" in out
+    model.evaluate(x, y, batch_size=32, steps=2, verbose=1)
+    assert "2/2" in capsys.readouterr().out
+    model.predict(x, batch_size=32, verbose=1)
+    out = capsys.readouterr().out
+    assert "Predict" in out and "4/4" in out
+    model.predict(x, batch_size=32, verbose=2)
+    assert capsys.readouterr().out.startswith("4/4 - ")
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_validation_inside_fit_draws_no_bar_of_its_own(capsys):
+    x, y = _xy(100)
+    history = _model(["accuracy"]).fit(
+        x, y, batch_size=32, epochs=1, validation_split=0.2, verbose=1
+    )
+    out = capsys.readouterr().out
+    assert "Evaluate" not in out and "Epoch 1/1" in out
+    assert f"val_loss={history.history['val_loss'][0]:.4f}" in out
+
+
 def test_get_set_weights_keras_layout_and_summary():
     model = Sequential([Dense(3, input_dim=5), Dropout(0.5), Dense(2)])
     shapes = [w.shape for w in model.get_weights()]

@@ -396,28 +396,72 @@ def predict_loop(
     callbacks: CallbackList | None,
     sink: Any = None,
 ) -> Any:
-    """Predictions for every batch, concatenated (or streamed to `sink`)."""
+    """Predictions for every batch, concatenated (or streamed to `sink`).
+
+    Under torchrun, with a source every rank reads alike (`Source.replayable`),
+    rank r predicts batches r, r + N, ... and the outputs are gathered in batch
+    order: every rank returns all predictions, and rank 0 alone writes `sink`.
+    """
     source.set_epoch(0)
     source.rewind()
     want = callbacks is not None and callbacks.wants_predict_batch
     outputs: list[Any] = []
-    for i, batch in enumerate(itertools.islice(source, steps)):
-        x, _, _ = unpack(batch)
-        xt, _, _ = step.to_tensors(x)
+
+    def emit(i: int, y_pred: Any) -> None:
         if want and callbacks is not None:
             callbacks.batch("on_predict_batch_begin", i, None)
-        y_pred = _to_numpy(step.predict(xt))
-        if want and callbacks is not None:
             callbacks.batch("on_predict_batch_end", i, {"outputs": y_pred})
         if sink is not None:
             sink.write(y_pred)
         else:
             outputs.append(y_pred)
+
+    batches = itertools.islice(source, steps)
+    if distributed.is_distributed() and getattr(source, "replayable", False):
+        _predict_split(step, batches, emit, gather_to_all=sink is None)
+    else:
+        for i, batch in enumerate(batches):
+            emit(i, _predict_batch(step, batch))
     if sink is not None:
         return None
     if not outputs:
         raise ValueError("the prediction data yielded no batches")
     return _concat(outputs)
+
+
+def _predict_batch(step: Step, batch: Any) -> Any:
+    x, _, _ = unpack(batch)
+    xt, _, _ = step.to_tensors(x)
+    return _to_numpy(step.predict(xt))
+
+
+def _predict_split(step: Step, batches: Iterator[Any], emit: Any, *, gather_to_all: bool) -> None:
+    """Each rank predicts every N-th batch; one gather per N batches restores the order."""
+    import torch.distributed as dist
+
+    rank, world = distributed.rank(), distributed.world_size()
+    mine: Any = None
+    first = 0  # index of the round's first batch
+    done = False
+    while not done:
+        count = 0
+        for offset, batch in enumerate(itertools.islice(batches, world)):
+            count = offset + 1
+            if offset == rank:
+                mine = _predict_batch(step, batch)
+        done = count < world
+        if count == 0:
+            break
+        if gather_to_all:
+            round_outputs = distributed.gather_objects(mine)
+        else:
+            gathered: list[Any] | None = [None] * world if rank == 0 else None
+            dist.gather_object(mine, gathered, dst=0)
+            round_outputs = gathered or []
+        for offset, y_pred in enumerate(round_outputs[:count]):
+            emit(first + offset, y_pred)
+        first += count
+        mine = None
 
 
 def _to_numpy(y: Any) -> Any:

@@ -1,5 +1,9 @@
 """The progress bar: Keras' verbose=1 (a bar per epoch) and verbose=2 (a line per epoch).
 
+`evaluate` and `predict` get the same: a bar over their batches, or one line at
+the end. Inside `fit` the validation pass draws nothing of its own, as in Keras:
+its values end up on the epoch's line.
+
 Metrics are read only when the bar redraws (at most every `interval` seconds),
 so on a GPU the bar costs one host sync per redraw, never one per batch.
 """
@@ -34,18 +38,18 @@ class ProgbarLogger(Callback):
         self._next_refresh = 0.0
         self._seen = 0
         self._epoch_start = 0.0
+        self._in_fit = False
 
     def _out(self) -> Any:
         return self.file if self.file is not None else sys.stdout
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+    def _start(self, desc: str) -> None:
         self._epoch_start = time.perf_counter()
         self._seen = 0
-        epochs = self.params.get("epochs", 1)
         if self.verbose == 1:
             self._bar = tqdm(
                 total=self.params.get("steps"),
-                desc=f"Epoch {epoch + 1}/{epochs}",
+                desc=desc,
                 unit="batch",
                 file=self._out(),
                 dynamic_ncols=True,
@@ -54,7 +58,49 @@ class ProgbarLogger(Callback):
             )
             self._next_refresh = self._epoch_start + self.interval
 
+    def _finish(self, head: str, logs: Mapping[str, float]) -> None:
+        elapsed = time.perf_counter() - self._epoch_start
+        if self._bar is not None:
+            self._bar.update(self._seen - self._bar.n)
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose == 2:
+            per_step = elapsed / max(self._seen, 1) * 1e3
+            line = f"{head}{elapsed:.0f}s {per_step:.1f}ms/step"
+            print(f"{line} - {_fmt(logs)}" if logs else line, file=self._out(), flush=True)
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        self._in_fit = True
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._start(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
+
     def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._advance(batch, logs)
+
+    def on_test_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        if not self._in_fit:
+            self._start("Evaluate")
+
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+        if not self._in_fit:
+            self._advance(batch, logs)
+
+    def on_test_end(self, logs: Mapping[str, float] | None = None) -> None:
+        if not self._in_fit:
+            self._finish(f"{self._seen}/{self._seen} - ", dict(logs or {}))
+
+    def on_predict_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        self._start("Predict")
+
+    def on_predict_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._advance(batch, None)
+
+    def on_predict_end(self, logs: Mapping[str, float] | None = None) -> None:
+        self._finish(f"{self._seen}/{self._seen} - ", {})
+
+    def _advance(self, batch: int, logs: Mapping[str, float] | None) -> None:
         self._seen = batch + 1
         if self._bar is None:
             return
@@ -66,23 +112,10 @@ class ProgbarLogger(Callback):
                 self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=True)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        logs = dict(logs or {})
-        elapsed = time.perf_counter() - self._epoch_start
-        if self._bar is not None:
-            self._bar.update(self._seen - self._bar.n)
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            self._bar.close()
-            self._bar = None
-        elif self.verbose == 2:
-            epochs = self.params.get("epochs", 1)
-            per_step = elapsed / max(self._seen, 1) * 1e3
-            print(
-                f"Epoch {epoch + 1}/{epochs} - {elapsed:.0f}s {per_step:.1f}ms/step - {_fmt(logs)}",
-                file=self._out(),
-                flush=True,
-            )
+        self._finish(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)} - ", dict(logs or {}))
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
+        self._in_fit = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -113,6 +113,15 @@ class Source:
         self._batches_done = int(state["batches_done"])
         self._load_extra_state(state)
 
+    @property
+    def replayable(self) -> bool:
+        """Whether every pass, on every rank, yields the same batches in the same order.
+
+        True for files, arrays and data made by a function; False for a one-shot
+        iterator or a user's own loader, whose data may differ between ranks.
+        """
+        return type(self).shard is not Source.shard
+
     def shard(self, rank: int, world_size: int) -> Source:
         """A source over a disjoint part of the data; all ranks together cover it once."""
         raise NotImplementedError(f"{type(self).__name__} cannot be sharded")

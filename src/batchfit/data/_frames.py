@@ -143,6 +143,10 @@ class FramesSource(StreamSource):
                 "iterator already used up; pass a function returning a fresh one)"
             )
 
+    @property
+    def replayable(self) -> bool:
+        return not self._one_shot
+
     def shard(self, rank: int, world_size: int) -> FramesSource:
         """Every `world_size`-th row, from `rank` on (each shard reads all chunks)."""
         if self._one_shot:

@@ -140,6 +140,10 @@ class GeneratorSource(Source):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self._replay = True
 
+    @property
+    def replayable(self) -> bool:
+        return not self._live
+
     def shard(self, rank: int, world_size: int) -> GeneratorSource:
         """Every `world_size`-th batch (or row, when re-batching), from `rank` on."""
         check_shard(rank, world_size)

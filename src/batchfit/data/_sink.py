@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ParquetSink"]
+__all__ = ["NullSink", "ParquetSink"]
 
 
 class ParquetSink:
@@ -130,3 +130,16 @@ class ParquetSink:
             self.close()
         else:
             self.abort()
+
+
+class NullSink:
+    """Where the ranks other than 0 send a shared prediction pass: nowhere."""
+
+    def write(self, batch: Any) -> None:
+        del batch
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass

@@ -19,8 +19,9 @@ class BatchNormalization(Layer):
 
     Keras' `momentum=0.99` is the weight of the old moving average, i.e. torch's
     `momentum=0.01`. Weights in Keras order: gamma, beta, moving mean, moving
-    variance. torch updates the moving variance with the unbiased batch
-    variance, Keras with the biased one; the difference is a factor n/(n-1).
+    variance. The moving variance follows the biased batch variance, as in
+    Keras (torch's BatchNorm uses the unbiased one, n/(n-1) times larger), so
+    weights trained here and in Keras give the same inference outputs.
     """
 
     moving_mean: torch.Tensor
@@ -62,16 +63,27 @@ class BatchNormalization(Layer):
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         moved = x.movedim(-1, 1) if x.dim() > 2 else x
-        y = F.batch_norm(
-            moved,
-            self.moving_mean,
-            self.moving_variance,
-            self.gamma,
-            self.beta,
-            self.training,
-            1.0 - self.momentum,
-            self.epsilon,
-        )
+        if self.training:
+            # the batch statistics come back with the output: no second pass for the update
+            y, mean, invstd = torch.native_batch_norm(
+                moved, self.gamma, self.beta, None, None, True, 0.0, self.epsilon
+            )
+            with torch.no_grad():
+                keep = self.moving_mean.dtype
+                variance = invstd.to(keep).pow(-2).sub_(self.epsilon).clamp_(min=0.0)
+                self.moving_mean.lerp_(mean.to(keep), 1.0 - self.momentum)
+                self.moving_variance.lerp_(variance, 1.0 - self.momentum)
+        else:
+            y = F.batch_norm(
+                moved,
+                self.moving_mean,
+                self.moving_variance,
+                self.gamma,
+                self.beta,
+                False,
+                0.0,
+                self.epsilon,
+            )
         return y.movedim(1, -1) if x.dim() > 2 else y
 
     def get_config(self) -> dict[str, Any]:

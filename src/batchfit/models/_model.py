@@ -356,21 +356,20 @@ class Model:
     ) -> float | list[float] | dict[str, float]:
         """Loss and metrics over the data: a float, `[loss, *metrics]`, or a dict.
 
-        With `verbose` 1 or 2 (or 'auto') the values are also printed on one line.
+        `verbose=1` draws a bar over the batches ending with the values; `verbose=2`
+        prints one line at the end ('auto': the bar on a terminal, else the line).
         """
         step = self._require_step("evaluate")
-        source = adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=False)
-        cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
+        source = adapters.shard_for_ranks(
+            adapters.to_source(x, y, sample_weight, batch_size=batch_size, shuffle=False)
+        )
+        cbs = self._pass_callbacks(callbacks, steps, source, verbose)
         cbs.call("on_test_begin", None)
         try:
             values = loop.evaluate_loop(self, step, source, steps=steps, callbacks=cbs)
         finally:
             source.close()  # release prefetch threads now
         cbs.call("on_test_end", values)
-        from batchfit import distributed
-
-        if loop.resolve_verbose(verbose) and distributed.is_main():
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in values.items()), flush=True)
         return format_return(values, return_dict)
 
     def predict(
@@ -386,22 +385,25 @@ class Model:
         """Predictions as NumPy; with `output="preds.parquet"`, streamed to that file.
 
         `output_columns` names the Parquet columns (default `output`, or
-        `output_0`, `output_1`, ...). Under torchrun every rank predicts all of
-        `x`; with `output`, only rank 0 does, and writes the file.
+        `output_0`, `output_1`, ...). Under torchrun the ranks share the batches
+        of a file or array source and every rank returns all predictions, in
+        order; with `output`, rank 0 writes the file and the others return None.
+        A one-shot iterator or a user's loader is predicted by each rank alone.
         """
         from batchfit import distributed
 
         step = self._predict_step()
         source = adapters.to_source(x, batch_size=batch_size, shuffle=False)
-        if output is not None and not distributed.is_main():
-            return None  # under torchrun rank 0 writes the whole output
-        cbs = CallbackList(callbacks or [], self, {"steps": steps, "verbose": verbose})
+        shared = distributed.is_distributed() and getattr(source, "replayable", False)
+        if output is not None and not shared and not distributed.is_main():
+            return None  # rank 0 predicts and writes the whole output alone
+        cbs = self._pass_callbacks(callbacks, steps, source, verbose)
         cbs.call("on_predict_begin", None)
-        sink = None
+        sink: Any = None
         if output is not None:
-            from batchfit.data._sink import ParquetSink
+            from batchfit.data._sink import NullSink, ParquetSink
 
-            sink = ParquetSink(output, output_columns)
+            sink = ParquetSink(output, output_columns) if distributed.is_main() else NullSink()
         try:
             result = loop.predict_loop(step, source, steps=steps, callbacks=cbs, sink=sink)
         except BaseException:
@@ -412,9 +414,30 @@ class Model:
             source.close()
         if sink is not None:
             sink.close()
-            result = output
+            result = output if distributed.is_main() else None
         cbs.call("on_predict_end", None)
         return result
+
+    def _pass_callbacks(
+        self,
+        callbacks: Sequence[Callback] | None,
+        steps: int | None,
+        source: Any,
+        verbose: int | str,
+    ) -> CallbackList:
+        """The callbacks of one evaluate or predict pass, with its progress bar first."""
+        from batchfit import distributed
+        from batchfit.callbacks import ProgbarLogger
+        from batchfit.data._base import num_batches
+
+        verbose = loop.resolve_verbose(verbose) if distributed.is_main() else 0
+        total = num_batches(source)
+        if steps is not None:
+            total = steps if total is None else min(steps, total)
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.insert(0, ProgbarLogger(verbose))
+        return CallbackList(cbs, self, {"steps": total, "verbose": verbose})
 
     # -- weights -------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
