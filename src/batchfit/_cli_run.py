@@ -1,4 +1,5 @@
-"""What `batchfit fit`, `evaluate` and `predict` do (the parser lives in `batchfit.cli`).
+"""What `batchfit fit` does (the parser lives in `batchfit.cli`; `evaluate` and
+`predict` in `_cli_use`).
 
 A run directory holds:
     model.safetensors   the trained model (architecture, weights, compile settings)
@@ -35,7 +36,7 @@ from batchfit._cli_data import (
 from batchfit._cli_settings import FitSettings, differences
 from batchfit.callbacks import Callback
 
-__all__ = ["evaluate_command", "fit_command", "predict_command"]
+__all__ = ["fit_command", "read_run"]
 
 RUN_FORMAT = 1
 _ADAPT_BATCH = 65_536  # rows per batch of the statistics pass (fewer Python steps)
@@ -368,62 +369,3 @@ def _version() -> str:
     from batchfit import __version__
 
     return __version__
-
-
-# -- evaluate / predict -----------------------------------------------------------------------
-def _load(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    from batchfit.models import load_model
-
-    run = read_run(run_dir)
-    path = run_dir / "model.safetensors"
-    if not path.is_file():
-        raise CliError(f"{run_dir} has no model.safetensors: the run did not finish (resume it)")
-    return load_model(str(path)), run
-
-
-def _check_columns(files: list[str], needed: list[str]) -> None:
-    for path in files:
-        names = header_of(path)
-        missing = [c for c in needed if c not in names]
-        if missing:
-            raise CliError(f"column(s) {missing} missing from {path}; its columns are {names}")
-
-
-def evaluate_command(run_dir: Path, data: list[str], batch_size: int, subset: str) -> int:
-    """Loss and metrics of a trained run on files (or on one side of its split)."""
-    model, run = _load(run_dir)
-    files = expand_files(data, "data")
-    _check_columns(files, run["features"] + run["target"])
-    inner = open_source(files, run["target"], run["features"], batch_size=batch_size)
-    fraction = run["settings"].get("validation_split", 0.0) if subset != "all" else 0.0
-    if subset != "all" and not fraction:
-        raise CliError(f"--subset {subset}: the run in {run_dir} used no --validation-split")
-    source = RowSplit(inner, fraction, subset if subset != "all" else "train")
-    values = model.evaluate(source, verbose=0, return_dict=True)
-    _say(
-        f"{source.rows_last_epoch:,} rows: "
-        + " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
-    )
-    return 0
-
-
-def predict_command(run_dir: Path, data: list[str], output: str, batch_size: int) -> int:
-    """Stream predictions to a Parquet file, one column per target (`<target>_pred`)."""
-    from batchfit.data._sink import ParquetSink
-
-    if not output.lower().endswith((".parquet", ".pq")):
-        raise CliError(f"--output {output!r}: predictions are written as Parquet (.parquet)")
-    model, run = _load(run_dir)
-    files = expand_files(data, "data")
-    _check_columns(files, run["features"])
-    source = open_source(files, None, run["features"], batch_size=batch_size)
-    names = [f"{t}_pred" for t in run["target"]]
-    t0 = time.perf_counter()
-    with ParquetSink(output, column_names=names) as sink:
-        for (x,) in source:
-            sink.write(model.predict_on_batch(x))
-    _say(
-        f"Wrote {sink.rows_written:,} predictions ({', '.join(names)}) to {output} "
-        f"in {time.perf_counter() - t0:.1f}s"
-    )
-    return 0

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from batchfit import _cli_run
+    from batchfit import _cli_run, _cli_use
 
     torch.set_num_threads(args.threads)
     from batchfit._cli_settings import flags_given, load_toml, merge_settings
@@ -212,11 +212,11 @@ def _run(args: argparse.Namespace) -> int:
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
     if args.command == "evaluate":
-        return _cli_run.evaluate_command(
+        return _cli_use.evaluate_command(
             Path(args.run_dir), args.data, args.batch_size, args.subset
         )
     if args.command == "predict":
-        return _cli_run.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
+        return _cli_use.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
     from batchfit._demo import run_demo
 
     return run_demo(rows=args.rows, out=Path(args.out), epochs=args.epochs, quiet=args.quiet)

@@ -249,8 +249,8 @@ def test_any_text_any_cut(texts, block_bytes, gz, delimiter) -> None:
 @pytest.mark.parametrize("gz", [False, True])
 def test_stray_quotes_in_unquoted_fields(tmp_path, gz, monkeypatch) -> None:
     """`5" pipe` is read as is (row by row); the cuts between a pair of such quotes
-    are lost, which is an error once the quote stays open for `_OPEN_BYTES`."""
-    import batchfit.data._csv as csv_module
+    are lost, which is an error once the quote stays open for `OPEN_BYTES`."""
+    import batchfit.data._csv_cuts as cuts_module
 
     rows = _rows(200, seed=9)
     for row in rows[30:]:
@@ -263,7 +263,7 @@ def test_stray_quotes_in_unquoted_fields(tmp_path, gz, monkeypatch) -> None:
     expected = np.array([[r[0], r[2], r[3]] for r in rows], dtype=np.float32)
     np.testing.assert_array_equal(_stacked(epoch_batches(source)), expected)
 
-    monkeypatch.setattr(csv_module, "_OPEN_BYTES", 300)
+    monkeypatch.setattr(cuts_module, "OPEN_BYTES", 300)
     line = _lines_before(data, 40)
     with pytest.raises(
         ValueError, match=rf"unclosed quote in the row at .*s\.csv(\.gz)? line {line}:"

@@ -1,4 +1,4 @@
-"""Epochs, validation, callbacks and stopping: the loops behind fit/evaluate/predict.
+"""Epochs, validation, callbacks and stopping: the loop behind `fit`.
 
 The batch loop reads top to bottom: convert, train step, metric sums, batch
 callbacks (given lazy logs, see NOTE [ Lazy logs ]), stop check. Nothing in
@@ -8,7 +8,6 @@ it reads a value back from the device unless a callback asks.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import sys
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from batchfit import distributed
 from batchfit._engine import state as state_module
 from batchfit._engine.adapters import class_weights_for, shard_for_ranks, unpack
 from batchfit._engine.logs import Logs
+from batchfit._engine.passes import evaluate_loop
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import BackupAndRestore, CallbackList, History, ProgbarLogger
 from batchfit.callbacks._backup import load_backup
@@ -30,7 +30,7 @@ from batchfit.data import Source, num_batches
 if TYPE_CHECKING:
     from batchfit.models import Model
 
-__all__ = ["evaluate_loop", "fit_loop", "predict_loop", "resolve_verbose"]
+__all__ = ["fit_loop", "resolve_verbose"]
 
 
 def resolve_verbose(verbose: int | str) -> int:
@@ -347,137 +347,3 @@ def _check_epoch_loss(step: Step, logs: Mapping[str, float], epoch: int, cbs: Ca
     loss = logs.get("loss")
     if loss is not None and not math.isfinite(loss) and not cbs.handles_nonfinite_loss:
         raise NonFiniteLoss(loss, f"in epoch {epoch + 1}", checked_per_batch=False)
-
-
-def evaluate_loop(
-    model: Model,
-    step: Step,
-    source: Source,
-    *,
-    steps: int | None,
-    callbacks: CallbackList | None,
-) -> dict[str, float]:
-    """One pass computing loss and metrics; returns floats by name."""
-    step.reset_metrics()
-    source = shard_for_ranks(source)
-    source.set_epoch(0)
-    source.rewind()  # a pass cut short by `steps` must not move the next one
-    want = callbacks is not None and callbacks.wants_test_batch
-    results = step.results
-    seen = 0
-    for i, batch in enumerate(itertools.islice(source, steps)):
-        x, y, sw = unpack(batch)
-        if y is None:
-            raise ValueError("evaluate needs targets: the data yielded batches without y")
-        xt, yt, swt = step.to_tensors(x, y, sw)
-        n = batch_size_of(xt)
-        if n == 0:
-            continue  # e.g. every image of the batch was unreadable and skipped
-        if want and callbacks is not None:
-            callbacks.batch("on_test_batch_begin", i, None)
-        loss, y_pred = step.test(xt, yt, swt)
-        step.update_metrics(loss, yt, y_pred, swt, n)
-        seen += 1
-        if want and callbacks is not None:
-            callbacks.batch("on_test_batch_end", i, Logs(results))
-    if distributed.is_distributed():
-        step.sync_metrics()
-        seen = int(distributed.any_true(seen > 0))
-    if seen == 0:
-        raise ValueError("the evaluation data yielded no batches")
-    return dict(Logs(results))
-
-
-def predict_loop(
-    step: Step,
-    source: Source,
-    *,
-    steps: int | None,
-    callbacks: CallbackList | None,
-    sink: Any = None,
-) -> Any:
-    """Predictions for every batch, concatenated (or streamed to `sink`).
-
-    Under torchrun, with a source every rank reads alike (`Source.replayable`),
-    rank r predicts batches r, r + N, ... and the outputs are gathered in batch
-    order: every rank returns all predictions, and rank 0 alone writes `sink`.
-    """
-    source.set_epoch(0)
-    source.rewind()
-    want = callbacks is not None and callbacks.wants_predict_batch
-    outputs: list[Any] = []
-
-    def emit(i: int, y_pred: Any) -> None:
-        if want and callbacks is not None:
-            callbacks.batch("on_predict_batch_begin", i, None)
-            callbacks.batch("on_predict_batch_end", i, {"outputs": y_pred})
-        if sink is not None:
-            sink.write(y_pred)
-        else:
-            outputs.append(y_pred)
-
-    batches = itertools.islice(source, steps)
-    if distributed.is_distributed() and getattr(source, "replayable", False):
-        _predict_split(step, batches, emit, gather_to_all=sink is None)
-    else:
-        for i, batch in enumerate(batches):
-            emit(i, _predict_batch(step, batch))
-    if sink is not None:
-        return None
-    if not outputs:
-        raise ValueError("the prediction data yielded no batches")
-    return _concat(outputs)
-
-
-def _predict_batch(step: Step, batch: Any) -> Any:
-    x, _, _ = unpack(batch)
-    xt, _, _ = step.to_tensors(x)
-    return _to_numpy(step.predict(xt))
-
-
-def _predict_split(step: Step, batches: Iterator[Any], emit: Any, *, gather_to_all: bool) -> None:
-    """Each rank predicts every N-th batch; one gather per N batches restores the order."""
-    import torch.distributed as dist
-
-    rank, world = distributed.rank(), distributed.world_size()
-    mine: Any = None
-    first = 0  # index of the round's first batch
-    done = False
-    while not done:
-        count = 0
-        for offset, batch in enumerate(itertools.islice(batches, world)):
-            count = offset + 1
-            if offset == rank:
-                mine = _predict_batch(step, batch)
-        done = count < world
-        if count == 0:
-            break
-        if gather_to_all:
-            round_outputs = distributed.gather_objects(mine)
-        else:
-            gathered: list[Any] | None = [None] * world if rank == 0 else None
-            dist.gather_object(mine, gathered, dst=0)
-            round_outputs = gathered or []
-        for offset, y_pred in enumerate(round_outputs[:count]):
-            emit(first + offset, y_pred)
-        first += count
-        mine = None
-
-
-def _to_numpy(y: Any) -> Any:
-    if isinstance(y, torch.Tensor):
-        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
-    if isinstance(y, Mapping):
-        return {k: _to_numpy(v) for k, v in y.items()}
-    if isinstance(y, (list, tuple)):
-        return type(y)(_to_numpy(v) for v in y)
-    return y
-
-
-def _concat(parts: list[Any]) -> Any:
-    first = parts[0]
-    if isinstance(first, Mapping):
-        return {k: np.concatenate([p[k] for p in parts]) for k in first}
-    if isinstance(first, (list, tuple)):
-        return type(first)(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
-    return np.concatenate(parts)

@@ -7,7 +7,7 @@ shuffled and sharded (NOTE [ Order and sharding ]), so no rank reads another
 rank's blocks. A compressed file cannot be cut, so it is one unit read as a
 stream. Cuts fall only on line breaks outside quotes (RFC 4180: `"` quotes a
 field, `""` is a quote inside it), so a text column may hold line breaks; a
-quote never closed is an error naming its line (see `_cut`).
+quote never closed is an error naming its line (see `_csv_cuts.py`).
 
 Malformed rows take a slow path: a block whose fast parse fails or yields a
 missing value is re-read with Python's `csv` module, which names the line.
@@ -18,14 +18,22 @@ from __future__ import annotations
 import csv as _csv
 import io
 import logging
-import mmap
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from batchfit.data._files import PathsOrGlob, compression_of, expand_paths, open_binary
+from batchfit.data import _csv_cuts
+from batchfit.data._csv_cuts import (
+    QUOTE,
+    count_byte,
+    cut_file,
+    last_boundary,
+    read_header,
+    unclosed_quote,
+)
+from batchfit.data._files import PathsOrGlob, expand_paths, open_binary
 from batchfit.data._nodes import Chunk
 from batchfit.data._order import shard_units
 from batchfit.data._stream import StreamSource, check_choice, resolve_columns
@@ -35,9 +43,6 @@ __all__ = ["CsvSource", "csv"]
 logger = logging.getLogger("batchfit.data")
 
 _SAMPLE_BYTES = 1 << 20  # read to check column types up front
-_OPEN_BYTES = 256 << 20  # a record still in quotes after this many bytes has an unclosed quote
-_QUOTE, _NEWLINE = ord('"'), ord("\n")
-_Buffer = bytes | mmap.mmap
 
 
 class CsvSource(StreamSource):
@@ -82,7 +87,7 @@ class CsvSource(StreamSource):
         self.on_bad_rows, self.delimiter, self.block_bytes = on_bad_rows, delimiter, block_bytes
         self.newlines_in_values = bool(newlines_in_values)
         self.files = expand_paths(paths_or_glob, "CSV")
-        headers = [_read_header(path, delimiter) for path in self.files]
+        headers = [read_header(path, delimiter) for path in self.files]
         self.column_names, _ = headers[0]
         for path, (names, _) in zip(self.files[1:], headers[1:], strict=True):
             if names != self.column_names:
@@ -101,7 +106,7 @@ class CsvSource(StreamSource):
         self._all_units: list[tuple[int, int, int | None]] = []
         for index, (path, (_, header_end)) in enumerate(zip(self.files, headers, strict=True)):
             self._all_units.extend(
-                _cut(index, path, header_end, block_bytes, self.newlines_in_values)
+                cut_file(index, path, header_end, block_bytes, self.newlines_in_values)
             )
         self._units = self._compute_units()
         self._first_lines: dict[tuple[int, int], int] = {}
@@ -119,8 +124,8 @@ class CsvSource(StreamSource):
         block = max(1, total // parts)
         units: list[Any] = []
         for index, path in enumerate(self.files):
-            _, header_end = _read_header(path, self.delimiter)
-            units.extend(_cut(index, path, header_end, block, self.newlines_in_values))
+            _, header_end = read_header(path, self.delimiter)
+            units.extend(cut_file(index, path, header_end, block, self.newlines_in_values))
         # still fewer (tiny or compressed files, read whole): some shards stay empty,
         # which training under torchrun reports on every rank at once
         return units
@@ -140,7 +145,7 @@ class CsvSource(StreamSource):
         with open_binary(path) as stream:
             sample = stream.read(_SAMPLE_BYTES)
         if len(sample) == _SAMPLE_BYTES:
-            sample = sample[: max(_last_boundary(sample, 0, len(sample)), 0)]
+            sample = sample[: max(last_boundary(sample, 0, len(sample)), 0)]
         try:
             frame = pl.read_csv(
                 sample, separator=self.delimiter, columns=self.columns.needed, n_rows=2000
@@ -183,15 +188,16 @@ class CsvSource(StreamSource):
                 quoted = self.newlines_in_values
                 if block:
                     cut = (
-                        max(_last_boundary(data, 0, len(data)), 0)
+                        max(last_boundary(data, 0, len(data)), 0)
                         if quoted
                         else data.rfind(b"\n") + 1
                     )
                     data, rest = data[:cut], data[cut:]
-                    if quoted and len(rest) > max(_OPEN_BYTES, self.block_bytes) and b'"' in rest:
-                        raise _unclosed(path, line + data.count(b"\n"))
-                elif quoted and _count(data, _QUOTE, 0, len(data)) % 2:
-                    raise _unclosed(path, line)
+                    too_long = len(rest) > max(_csv_cuts.OPEN_BYTES, self.block_bytes)
+                    if quoted and too_long and b'"' in rest:
+                        raise unclosed_quote(path, line + data.count(b"\n"))
+                elif quoted and count_byte(data, QUOTE, 0, len(data)) % 2:
+                    raise unclosed_quote(path, line)
                 if data:
                     chunk = self._parse(data, path, _constant(line))
                     if chunk is not None:
@@ -309,156 +315,12 @@ def _records(data: bytes, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             yield row_line, row
 
 
-def _count(buf: _Buffer, byte: int, start: int, stop: int) -> int:
-    """How many times `byte` occurs in `buf[start:stop]`, without copying the bytes."""
-    total, window = 0, 1 << 20
-    for at in range(start, stop, window):
-        n = min(window, stop - at)
-        total += int(np.count_nonzero(np.frombuffer(buf, np.uint8, n, at) == byte))
-    return total
-
-
-def _even_newlines(buf: _Buffer, start: int, stop: int, odd: int) -> tuple[np.ndarray, int]:
-    """Offsets of the line breaks outside quotes in `buf[start:stop]`, and the quote
-    parity at `stop`; `odd` is the parity at `start`."""
-    window = np.frombuffer(buf, np.uint8, stop - start, start)
-    parity = np.cumsum(window == _QUOTE, dtype=np.uint8)  # wraps at 256: parity survives
-    parity += odd
-    parity &= 1
-    found = np.flatnonzero((window == _NEWLINE) & (parity == 0)) + start
-    return found, int(parity[-1])
-
-
-def _next_boundary(buf: _Buffer, start: int, stop: int, odd: int) -> int:
-    """Offset just past the first line break outside quotes in `buf[start:stop]` (-1: none);
-    `odd` is the quote parity at `start`. Windows without a quote cost one memchr."""
-    size = 1 << 12
-    while start < stop:
-        end = min(start + size, stop)
-        if buf.find(b'"', start, end) < 0:
-            newline = -1 if odd else buf.find(b"\n", start, end)
-            if newline >= 0:
-                return newline + 1
-        else:
-            found, odd = _even_newlines(buf, start, end, odd)
-            if len(found):
-                return int(found[0]) + 1
-        start, size = end, min(size * 4, 1 << 20)
-    return -1
-
-
-def _last_boundary(buf: _Buffer, start: int, stop: int) -> int:
-    """Offset just past the last line break outside quotes in `buf[start:stop]` (-1: none);
-    a record starts at `start`."""
-    odd = _count(buf, _QUOTE, start, stop) % 2 if buf.find(b'"', start, stop) >= 0 else 0
-    size = 1 << 12
-    while stop > start:
-        begin = max(start, stop - size)
-        if buf.find(b'"', begin, stop) < 0:
-            newline = -1 if odd else buf.rfind(b"\n", begin, stop)
-            if newline >= 0:
-                return newline + 1
-        else:
-            odd ^= _count(buf, _QUOTE, begin, stop) % 2
-            found, _ = _even_newlines(buf, begin, stop, odd)
-            if len(found):
-                return int(found[-1]) + 1
-        stop, size = begin, min(size * 4, 1 << 20)
-    return -1
-
-
-def _unclosed(path: str, line: int) -> ValueError:
-    return ValueError(
-        f"unclosed quote in the row at {path} line {line}: a field opened with '\"' there "
-        "(or a stray '\"' earlier) never ends; a '\"' inside a quoted field must be doubled "
-        "as '\"\"' (RFC 4180)"
-    )
-
-
 def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
         return False
     return True
-
-
-def _read_header(path: str, delimiter: str) -> tuple[list[str], int]:
-    """Column names and the byte offset just past the header line."""
-    with open_binary(path) as stream:
-        head, end, odd = b"", -1, 0
-        while end < 0:
-            block = stream.read(1 << 16)
-            if not block:
-                break
-            if odd and len(head) >= _OPEN_BYTES:
-                raise _unclosed(path, 1)
-            head += block
-            end = _next_boundary(head, len(head) - len(block), len(head), odd)
-            odd ^= _count(block, _QUOTE, 0, len(block)) % 2
-    if not head.strip():
-        raise ValueError(f"{path} is empty: expected a header line and at least one row")
-    if end < 0:
-        if odd:
-            raise _unclosed(path, 1)
-        end = len(head)
-    line = head[:end].decode("utf-8-sig").rstrip("\r\n")
-    names = next(_csv.reader(io.StringIO(line, newline=""), delimiter=delimiter))
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate column names {duplicates} in the header")
-    if compression_of(path) is None and os.path.getsize(path) <= end:
-        raise ValueError(f"{path} has a header but no rows: expected at least one row")
-    return names, end
-
-
-def _cut(
-    index: int, path: str, header_end: int, block_bytes: int, quoted: bool = True
-) -> list[Any]:
-    """Units of one file: `(file, start, stop)` byte ranges ending at record boundaries.
-
-    A line break ends a record only outside quotes, i.e. after an even number of
-    `"` since the header. That parity depends on every byte before the cut (a
-    quoted field may itself hold CSV-like lines), and the units must be fixed
-    before reading (shuffled order, one share per rank), so the file is looked
-    at once in full here, as cheaply as that goes: a memchr (`mmap.find`) for
-    the first quote, about 6 GB/s from the page cache (2-3% of parsing the file
-    once; from disk, one read of it, which leaves it cached for the first
-    epoch). Cuts before that quote are plain line breaks; past it, quotes are
-    counted with numpy and the parity is followed through each cut's
-    neighbourhood. A quote still open after `_OPEN_BYTES` is taken as unclosed.
-    With `quoted=False` (`newlines_in_values=False`) every line break is a cut
-    and the file is not read here.
-    """
-    if compression_of(path) is not None:
-        return [(index, header_end, None)]
-    size = os.path.getsize(path)
-    units: list[Any] = []
-    if size <= header_end:
-        return units
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        quote = data.find(b'"', header_end) if quoted else -1
-        start = header_end
-        while start < size:
-            at = start + block_bytes - 1
-            stop = -1
-            if at < size:
-                if quoted:
-                    odd = _count(data, _QUOTE, max(start, quote), at) % 2 if 0 <= quote < at else 0
-                    stop = _next_boundary(data, at, min(at + _OPEN_BYTES, size), odd)
-                else:
-                    stop = data.find(b"\n", at) + 1 or -1
-                if stop < 0 and 0 <= quote < at + _OPEN_BYTES < size:
-                    row = max(_last_boundary(data, start, at), start)
-                    raise _unclosed(path, _count(data, _NEWLINE, 0, row) + 1)
-            if stop < 0:
-                stop = size
-                if 0 <= quote < size and _count(data, _QUOTE, max(start, quote), size) % 2:
-                    row = max(_last_boundary(data, start, size), start)
-                    raise _unclosed(path, _count(data, _NEWLINE, 0, row) + 1)
-            units.append((index, start, stop))
-            start = stop
-    return units
 
 
 def csv(

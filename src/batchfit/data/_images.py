@@ -8,6 +8,7 @@ sorted files as the validation subset.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -64,6 +65,10 @@ def _list_files(
 class ImageFolderSource(Source):
     """Batches `(images, labels)` from a class-per-subfolder tree (see `images`)."""
 
+    #: per-image weights, yielded as a third batch element when set
+    sample_weights: np.ndarray | None = None
+    class_modes: tuple[str | None, ...] = _CLASS_MODES
+
     def __init__(
         self,
         directory: str | os.PathLike[str],
@@ -88,8 +93,8 @@ class ImageFolderSource(Source):
         world_size: int = 1,
     ) -> None:
         super().__init__()
-        if class_mode not in _CLASS_MODES:
-            raise ValueError(f"class_mode must be one of {_CLASS_MODES}, got {class_mode!r}")
+        if class_mode not in self.class_modes:
+            raise ValueError(f"class_mode must be one of {self.class_modes}, got {class_mode!r}")
         if color_mode not in _COLOR_MODES:
             raise ValueError(f"color_mode must be one of {tuple(_COLOR_MODES)}, got {color_mode!r}")
         if on_bad_files not in ("raise", "skip"):
@@ -102,7 +107,7 @@ class ImageFolderSource(Source):
 
         self._resample = _pil_filter(Image, interpolation)
         self.directory = os.fspath(directory)
-        self.class_names, paths, labels = _list_files(self.directory, classes, follow_links)
+        self.class_names, paths, labels = self._list(classes, class_mode, follow_links)
         self.class_indices = {name: i for i, name in enumerate(self.class_names)}
         if class_mode == "binary" and len(self.class_names) != 2:
             raise ValueError(
@@ -114,11 +119,13 @@ class ImageFolderSource(Source):
                 raise ValueError(f'subset must be "training" or "validation", got {subset!r}')
             if not 0 < validation_split < 1:
                 raise ValueError("subset needs validation_split in (0, 1)")
-            paths, labels = _split(paths, labels, validation_split, subset)
+            keep = self._subset_rows(labels, validation_split, subset)
+            paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+            self._keep_rows(keep)
         if not paths:
             raise ValueError(
-                f"found no image files ({', '.join(IMAGE_EXTENSIONS)}) in the class subfolders "
-                f"of {self.directory!r}" + (f" for subset {subset!r}" if subset else "")
+                f"found no image files ({', '.join(IMAGE_EXTENSIONS)}) in "
+                f"{self._where()}" + (f" for subset {subset!r}" if subset else "")
             )
         self.filepaths = paths
         self.classes = np.asarray(labels, np.int64)
@@ -135,24 +142,33 @@ class ImageFolderSource(Source):
         self.dtype = np.dtype(dtype)
         self.bad_files: list[str] = []
         self.rank, self.world_size = int(rank), int(world_size)
-        self._init_args = dict(
-            target_size=target_size,
-            color_mode=color_mode,
-            classes=self.class_names,
-            class_mode=class_mode,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            follow_links=follow_links,
-            validation_split=validation_split,
-            subset=subset,
-            interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio,
-            on_bad_files=on_bad_files,
-            transform=transform,
-            data_format=data_format,
-            dtype=dtype,
-        )
+
+    def _list(
+        self, classes: Sequence[str] | None, class_mode: str | None, follow_links: bool
+    ) -> tuple[list[str], list[str], list[int]]:
+        """Class names, image paths and each path's class index."""
+        del class_mode
+        return _list_files(self.directory, classes, follow_links)
+
+    def _subset_rows(self, labels: list[int], split: float, subset: str) -> list[int]:
+        """Rows of `subset`: the first `split` of each class's sorted files is validation."""
+        return _split(labels, split, subset)
+
+    def _keep_rows(self, keep: list[int]) -> None:
+        """Called with the rows `subset` keeps, for per-row data of subclasses."""
+        del keep
+
+    def _where(self) -> str:
+        return f"the class subfolders of {self.directory!r}"
+
+    def _targets(self, rows: np.ndarray) -> np.ndarray:
+        """The labels of `rows` in the form `class_mode` asks for."""
+        labels = self.classes[rows]
+        if self.class_mode == "categorical":
+            y = np.zeros((len(rows), self.num_classes), self.dtype)
+            y[np.arange(len(rows)), labels] = 1
+            return y
+        return labels.astype(self.dtype)
 
     # Keras' DirectoryIterator attributes.
     @property
@@ -239,16 +255,12 @@ class ImageFolderSource(Source):
         x = x.astype(self.dtype, copy=False)
         if self.data_format == "channels_first":
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        labels = self.classes[rows]
         if self.class_mode is None:
             return (x,)
-        if self.class_mode == "input":
-            return (x, x.copy())
-        if self.class_mode == "categorical":
-            y = np.zeros((len(rows), self.num_classes), self.dtype)
-            y[np.arange(len(rows)), labels] = 1
-            return (x, y)
-        return (x, labels.astype(self.dtype))
+        y = x.copy() if self.class_mode == "input" else self._targets(rows)
+        if self.sample_weights is not None:
+            return (x, y, self.sample_weights[rows])
+        return (x, y)
 
     def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
         order = self._order(epoch)
@@ -273,24 +285,23 @@ class ImageFolderSource(Source):
         self.seed = int(state.get("seed", self.seed))
 
     def shard(self, rank: int, world_size: int) -> ImageFolderSource:
+        """Every `world_size`-th image of each epoch's order, from `rank` on (no re-listing)."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        return ImageFolderSource(
-            self.directory, rank=rank, world_size=world_size, **self._init_args
-        )
+        clone = copy.copy(self)
+        Source.__init__(clone)
+        clone.rank, clone.world_size = int(rank), int(world_size)
+        clone.bad_files = []
+        return clone
 
 
-def _split(
-    paths: list[str], labels: list[int], split: float, subset: str
-) -> tuple[list[str], list[int]]:
-    kept_paths, kept_labels = [], []
+def _split(labels: list[int], split: float, subset: str) -> list[int]:
+    kept: list[int] = []
     for label in sorted(set(labels)):
-        own = [p for p, lab in zip(paths, labels, strict=True) if lab == label]
+        own = [i for i, lab in enumerate(labels) if lab == label]
         cut = int(split * len(own))
-        part = own[:cut] if subset == "validation" else own[cut:]
-        kept_paths.extend(part)
-        kept_labels.extend([label] * len(part))
-    return kept_paths, kept_labels
+        kept.extend(own[:cut] if subset == "validation" else own[cut:])
+    return kept
 
 
 def _pil_filter(image_module: Any, name: str) -> Any:

@@ -16,12 +16,13 @@ from torch import nn
 
 from batchfit import losses as losses_module
 from batchfit import optimizers as optimizers_module
-from batchfit._engine import adapters, loop
+from batchfit._engine import adapters, passes
 from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import History
 from batchfit.models import _weights
 from batchfit.models._trainer import Trainer
+from batchfit.optimizers._base import _check_one_clip
 
 __all__ = ["Model"]
 
@@ -141,7 +142,7 @@ class Model(Trainer):
         ):
             if value is not None:
                 setattr(self.optimizer, key, float(value))
-        optimizers_module._check_one_clip(
+        _check_one_clip(
             self.optimizer.clipnorm, self.optimizer.clipvalue, self.optimizer.global_clipnorm
         )
         self.loss = None if loss is None else losses_module.get(loss)
@@ -271,7 +272,7 @@ class Model(Trainer):
         """Predictions for one batch, as NumPy."""
         step = self._predict_step()
         xt, _, _ = step.to_tensors(x)
-        return loop._to_numpy(step.predict(xt))
+        return passes.to_numpy(step.predict(xt))
 
     def _batch_return(
         self, step: Step, return_dict: bool

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from batchfit._engine import adapters, loop
+from batchfit._engine import adapters, loop, passes
 from batchfit._engine.logs import format_return
 from batchfit.callbacks import Callback, CallbackList, History
 
@@ -109,7 +109,7 @@ class Trainer:
         cbs = self._pass_callbacks(callbacks, steps, source, verbose)
         cbs.call("on_test_begin", None)
         try:
-            values = loop.evaluate_loop(
+            values = passes.evaluate_loop(
                 cast("Model", self), step, source, steps=steps, callbacks=cbs
             )
         finally:
@@ -150,7 +150,7 @@ class Trainer:
 
             sink = ParquetSink(output, output_columns) if distributed.is_main() else NullSink()
         try:
-            result = loop.predict_loop(step, source, steps=steps, callbacks=cbs, sink=sink)
+            result = passes.predict_loop(step, source, steps=steps, callbacks=cbs, sink=sink)
         except BaseException:
             if sink is not None:
                 sink.abort()

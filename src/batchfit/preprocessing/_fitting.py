@@ -17,7 +17,7 @@ from batchfit.transforms._stats import (
     zca_matrix,
 )
 
-__all__ = ["check_images", "fit_generator", "format_bytes"]
+__all__ = ["apply_zca", "check_images", "fit_generator", "format_bytes"]
 
 # Copies of the d x d matrix alive at once: the sums, the second moment, eigh's output.
 _ZCA_MATRIX_COPIES = 3
@@ -141,3 +141,14 @@ def _check_zca_memory(shape: tuple[int, ...]) -> None:
             f"eigendecomposition), but only {format_bytes(available)} is available. Use smaller "
             "images (e.g. target_size=(32, 32)) or drop zca_whitening."
         )
+
+
+def apply_zca(batch: np.ndarray, matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Whiten each image of `batch` with the fitted ZCA matrix, checking the feature count."""
+    flat = batch.reshape(batch.shape[0], -1)
+    if matrix.shape[0] != flat.shape[1]:
+        raise ValueError(
+            f"the ZCA matrix was fitted on {matrix.shape[0]} features per image, "
+            f"got images of shape {batch.shape[1:]} ({flat.shape[1]} features)"
+        )
+    return (flat @ matrix).astype(dtype).reshape(batch.shape)

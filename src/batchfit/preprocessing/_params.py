@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["draw_parameters", "parse_shift_range", "parse_zoom_range"]
+from batchfit.transforms._affine import FILL_MODES
+
+__all__ = ["check_arguments", "draw_parameters", "parse_shift_range", "parse_zoom_range"]
 
 ShiftRange = float | int | Sequence[float]
 
@@ -105,3 +107,34 @@ def draw_parameters(
         "channel_shift_intensity": channel_shift,
         "brightness": brightness,
     }
+
+
+def check_arguments(
+    *,
+    data_format: str,
+    fill_mode: str,
+    validation_split: float,
+    brightness_range: Any,
+    interpolation_order: int,
+    backend: str | None,
+    ranges: tuple[float, float, float],
+) -> None:
+    """Refuse bad `ImageDataGenerator` arguments when it is made, naming the argument."""
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f'data_format must be "channels_last" or "channels_first", got {data_format!r}'
+        )
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
+    if validation_split and not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    if brightness_range is not None and (
+        not isinstance(brightness_range, (tuple, list)) or len(brightness_range) != 2
+    ):
+        raise ValueError(f"brightness_range must be a pair of floats, got {brightness_range!r}")
+    if interpolation_order not in (0, 1, 3):
+        raise ValueError(f"interpolation_order must be 0, 1 or 3, got {interpolation_order!r}")
+    if backend not in (None, "opencv", "torch"):
+        raise ValueError(f"backend must be None, 'opencv' or 'torch', got {backend!r}")
+    if min(ranges) < 0:
+        raise ValueError("rotation_range, shear_range and channel_shift_range must be >= 0")
