@@ -137,3 +137,18 @@ def test_model_to_moves_the_training_state_along():
     model.train_on_batch(x, y)
     model.to("cpu")
     assert isinstance(model.train_on_batch(x, y), list)
+
+
+def test_fit_reads_whole_epochs_even_after_the_user_peeked_at_a_batch():
+    x, y = _xy()
+    source = bf.data.arrays(x, y, batch_size=16)
+    first = next(iter(source))
+    np.testing.assert_array_equal(first[0], x[:16])
+    seen = []
+    _model().fit(
+        source,
+        epochs=1,
+        verbose=0,
+        callbacks=[LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))],
+    )
+    assert seen == [0, 1, 2]  # 48 rows in batches of 16, the peeked batch included

@@ -146,7 +146,7 @@ def test_bad_tables_are_refused_naming_what_is_wrong(tmp_path: Path) -> None:
         gen.flow_from_dataframe(frame, str(tmp_path), y_col="label")
     with pytest.raises(ValueError, match=r"labels \['emu'\] in y_col are not in classes"):
         gen.flow_from_dataframe(frame, str(tmp_path), classes=["cat", "dog"])
-    with pytest.raises(ValueError, match="multi_output"):
+    with pytest.raises(ValueError, match="multi_output' needs y_col as a list"):
         gen.flow_from_dataframe(frame, str(tmp_path), class_mode="multi_output")
     frame.loc[4, "age"] = np.nan
     with pytest.raises(ValueError, match=r"column 'age' is missing or not finite .*img_04\.png"):
@@ -176,3 +176,44 @@ def test_fit_on_an_augmented_dataframe_flow(tmp_path: Path) -> None:
     model.compile("adam", "mse")
     history = model.fit(flow, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_multi_output_targets_train_a_two_headed_module(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    from batchfit.models import Model
+
+    frame = _table(tmp_path)
+    flow = ImageDataGenerator(rescale=1 / 255).flow_from_dataframe(
+        frame,
+        str(tmp_path),
+        y_col=["age", "size"],
+        class_mode="multi_output",
+        target_size=(4, 4),
+        batch_size=12,
+        shuffle=False,
+    )
+    x, (age, size) = next(iter(flow))
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), np.arange(12) * 10 / 255, rtol=1e-5)
+    np.testing.assert_array_equal(age, frame["age"].to_numpy(np.float32))
+    np.testing.assert_array_equal(size, frame["size"].to_numpy(np.float32))
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(48, 1), nn.Linear(48, 1)
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            flat = images.flatten(1)
+            return self.a(flat), self.b(flat)
+
+    model = Model(Heads())
+    model.compile("adam", loss=["mse", "mae"])
+    history = model.fit(flow, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "output_1_loss", "output_2_loss"}
+    np.testing.assert_allclose(
+        history.history["loss"][0],
+        history.history["output_1_loss"][0] + history.history["output_2_loss"][0],
+        rtol=1e-6,
+    )

@@ -145,6 +145,10 @@ def fit_loop(
         pending_metrics = saved["metrics"] if skip else None
         if saved.get("source_epoch") is not None:
             carry["source_epoch"] = int(saved["source_epoch"])
+    elif steps_per_epoch is None:
+        # a fresh run reads whole epochs from the top, even after the user peeked
+        # at a batch; with steps_per_epoch a stream continues where the last fit left it
+        source.rewind()
 
     cbs.call("on_train_begin", None)
     logs: Mapping[str, float] = {}

@@ -21,6 +21,7 @@ from torch import nn
 
 from batchfit import losses as losses_module
 from batchfit import metrics as metrics_module
+from batchfit._engine.outputs import MultiOutputLoss, OutputSpec
 from batchfit.optimizers import Optimizer
 
 __all__ = ["NonFiniteLoss", "Step"]
@@ -61,6 +62,15 @@ def _as_tensor(a: Any, device: torch.device) -> torch.Tensor:
     if t.device != device:
         t = t.to(device, non_blocking=True)
     return t
+
+
+def _structure_to(y: Any, device: torch.device) -> Any:
+    """Targets of several outputs (a dict, tuple or list of arrays) as tensors on `device`."""
+    if isinstance(y, Mapping):
+        return {k: _structure_to(v, device) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return type(y)(_structure_to(v, device) for v in y)
+    return _as_tensor(y, device)
 
 
 def _inputs_to(x: Any, device: torch.device, cast_integers: bool) -> Any:
@@ -137,6 +147,7 @@ class Step:
         self._check_finite_now = device.type == "cpu"
         self.precision = precision
         self._sparse = loss is not None and loss.sparse_targets
+        self._structured = isinstance(loss, MultiOutputLoss)
         self._autocast = self._autocast_factory(precision)
         self.scaler: torch.amp.GradScaler | None = None
         if precision == "fp16" and device.type == "cuda":
@@ -158,7 +169,9 @@ class Step:
         """Batch arrays as tensors on the device: x float32, y as the loss needs."""
         xt = _inputs_to(x, self.device, self.cast_integer_inputs)
         yt = None
-        if y is not None:
+        if y is not None and isinstance(y, (Mapping, list, tuple)) and self._structured:
+            yt = _structure_to(y, self.device)  # each output's loss sets its dtype
+        elif y is not None:
             yt = _as_tensor(y, self.device)
             if self._sparse:
                 if yt.dtype != torch.int64:
@@ -193,14 +206,17 @@ class Step:
         ) or any(not getattr(m, "built", True) for m in module.modules())
         y_pred = None
         if needs_build or any(
-            metrics_module.needs_batch_to_resolve(m, self.loss) for m in self.metric_specs
+            m.needs_batch(self.loss)
+            if isinstance(m, OutputSpec)
+            else metrics_module.needs_batch_to_resolve(m, self.loss)
+            for m in self.metric_specs
         ):
             was_training = module.training
             module.eval()
             with torch.no_grad():
                 y_pred = self._forward(_first_rows(x), self.eval_module)
             module.train(was_training)
-        if isinstance(x, torch.Tensor):
+        if isinstance(x, torch.Tensor) and (y is None or isinstance(y, torch.Tensor)):
             self.first_batch_spec = (
                 list(x.shape),
                 None if y is None else list(y.shape),
@@ -212,7 +228,11 @@ class Step:
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(module.parameters())
         self.metrics = [
-            metrics_module.get(spec, self.loss, _first_rows(y), y_pred).to(self.device)
+            (
+                spec.resolve(self.loss, _first_rows(y), y_pred)
+                if isinstance(spec, OutputSpec)
+                else metrics_module.get(spec, self.loss, _first_rows(y), y_pred)
+            ).to(self.device)
             for spec in self.metric_specs
         ]
         self.ready = True

@@ -27,6 +27,8 @@ def to_array(a: Any, what: str) -> Any:
         return None
     if isinstance(a, Mapping):
         return {k: to_array(v, f"{what}[{k!r}]") for k, v in a.items()}
+    if isinstance(a, (list, tuple)) and a and _nested_arrays(a):
+        return type(a)(to_array(v, f"{what}[{i}]") for i, v in enumerate(a))
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray) and hasattr(a, "columns"):
         cols = [str(c) for c in a.columns]
         bad = [
@@ -178,7 +180,8 @@ class ArraySource(Source):
 
 
 def _nested_arrays(x: Sequence[Any]) -> bool:
-    return all(hasattr(v, "shape") for v in x)
+    """A list of arrays (several inputs or outputs), not a list of rows or numbers."""
+    return all(len(getattr(v, "shape", ())) >= 1 for v in x)
 
 
 def arrays(

@@ -20,21 +20,22 @@ __all__ = ["ImageFrameSource"]
 
 logger = logging.getLogger("batchfit.data")
 
-_FRAME_CLASS_MODES = ("categorical", "binary", "sparse", "raw", "input", None)
+_FRAME_CLASS_MODES = ("categorical", "binary", "sparse", "raw", "multi_output", "input", None)
 
 
 class ImageFrameSource(ImageFolderSource):
     """Batches `(images, labels[, weights])` of the files a table lists.
 
-    `class_mode` adds "raw" (the y_col values as float32 targets) to the
-    image-folder modes.
+    `class_mode` adds "raw" (the y_col values as float32 targets) and
+    "multi_output" (a tuple with one target array per y_col column, for a model
+    with several outputs) to the image-folder modes.
 
     Args:
         dataframe: a pandas or polars frame (anything with `columns` and
             `to_dict("list")` / `to_dict(as_series=False)` works).
         directory: joined before each file name; None when the names are paths.
         x_col: the column of file names.
-        y_col: the label column (or columns for `class_mode="raw"`). With
+        y_col: the label column (columns for "raw" and "multi_output"). With
             "categorical", a cell may hold a list of labels (multi-label,
             multi-hot targets).
         weight_col: a column of sample weights (batches become `(x, y, w)`).
@@ -56,11 +57,6 @@ class ImageFrameSource(ImageFolderSource):
         validate_filenames: bool = True,
         **options: Any,
     ) -> None:
-        if class_mode == "multi_output":
-            raise ValueError(
-                "class_mode='multi_output' needs multi-output models, which batchfit does not "
-                "support yet; use 'raw' with several y_col columns for one output of several values"
-            )
         columns = _columns(dataframe)
         wanted = [x_col, *([y_col] if isinstance(y_col, str) else list(y_col))]
         if class_mode in ("input", None):
@@ -70,7 +66,11 @@ class ImageFrameSource(ImageFolderSource):
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise ValueError(f"dataframe has no column(s) {missing}; its columns are {columns}")
-        if class_mode != "raw" and not isinstance(y_col, str) and class_mode not in ("input", None):
+        if class_mode == "multi_output" and isinstance(y_col, str):
+            raise ValueError(
+                "class_mode='multi_output' needs y_col as a list, one column per output"
+            )
+        if class_mode in ("categorical", "binary", "sparse") and not isinstance(y_col, str):
             raise ValueError(f"y_col must be one column name for class_mode={class_mode!r}")
         self._table = {c: list(values) for c, values in _to_lists(dataframe, wanted).items()}
         self._x_col, self._y_col, self._weight_col = x_col, y_col, weight_col
@@ -110,7 +110,7 @@ class ImageFrameSource(ImageFolderSource):
                 )
         labels: list[int] = [0] * len(keep)
         class_names: list[str] = []
-        if class_mode == "raw":
+        if class_mode in ("raw", "multi_output"):
             self._raw = self._raw_targets(keep, names)
         elif class_mode not in ("input", None):
             class_names, labels = self._class_targets(keep, classes, class_mode)
@@ -173,7 +173,9 @@ class ImageFrameSource(ImageFolderSource):
         if self.sample_weights is not None:
             self.sample_weights = self.sample_weights[keep]
 
-    def _targets(self, rows: np.ndarray) -> np.ndarray:
+    def _targets(self, rows: np.ndarray) -> Any:
+        if self._raw is not None and self.class_mode == "multi_output":
+            return tuple(self._raw[rows, j] for j in range(self._raw.shape[1]))
         if self._raw is not None:
             return self._raw[rows]
         if self._multi is not None:

@@ -16,7 +16,7 @@ from torch import nn
 
 from batchfit import losses as losses_module
 from batchfit import optimizers as optimizers_module
-from batchfit._engine import adapters, passes
+from batchfit._engine import adapters, outputs, passes
 from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
 from batchfit.callbacks import History
@@ -102,8 +102,9 @@ class Model(Trainer):
     def compile(
         self,
         optimizer: str | optimizers_module.Optimizer | torch.optim.Optimizer = "rmsprop",
-        loss: str | losses_module.Loss | nn.Module | Callable[..., torch.Tensor] | None = None,
-        metrics: Sequence[Any] | None = None,
+        loss: Any = None,
+        metrics: Sequence[Any] | Mapping[str, Any] | None = None,
+        loss_weights: Sequence[float] | Mapping[str, float] | None = None,
         *,
         jit_compile: bool = False,
         accumulate_steps: int = 1,
@@ -117,9 +118,12 @@ class Model(Trainer):
         Args:
             optimizer: a Keras name ('adam'), a batchfit optimizer, or a torch optimizer.
             loss: a Keras name or alias, a `batchfit.losses.Loss`, a torch loss
-                module, or a callable `(y_true, y_pred)`.
+                module, or a callable `(y_true, y_pred)`; for a module with several
+                outputs, a dict by output name or a list in output order (see
+                NOTE [ Several outputs ] in `_engine/outputs.py`).
             metrics: Keras names ('accuracy', 'mae', 'auc', ...), Metric objects
-                or callables `(y_true, y_pred)`.
+                or callables `(y_true, y_pred)`; per output, a dict or a list of lists.
+            loss_weights: with several outputs, each loss's weight in the total.
             jit_compile: run the forward pass through `torch.compile`.
             accumulate_steps: apply the optimizer every k batches with the averaged
                 gradient (simulates a k times larger batch).
@@ -131,9 +135,6 @@ class Model(Trainer):
             raise ValueError(
                 f"accumulate_steps must be a positive integer, got {accumulate_steps!r}"
             )
-        if isinstance(metrics, str):
-            metrics = [metrics]  # Keras accepts a single name too
-        metrics = list(metrics or [])
         self.optimizer = optimizers_module.get(optimizer)
         for key, value in (
             ("clipnorm", clipnorm),
@@ -145,7 +146,20 @@ class Model(Trainer):
         _check_one_clip(
             self.optimizer.clipnorm, self.optimizer.clipvalue, self.optimizer.global_clipnorm
         )
-        self.loss = None if loss is None else losses_module.get(loss)
+        saved_metrics: Any
+        if outputs.is_structured(loss):
+            self.loss, metrics, saved_metrics = outputs.compile_outputs(loss, loss_weights, metrics)
+        else:
+            if loss_weights is not None:
+                raise ValueError(
+                    "loss_weights weighs the losses of several outputs: give loss as a dict "
+                    "by output name or a list in output order"
+                )
+            if isinstance(metrics, Mapping):
+                raise ValueError("metrics per output (a dict) need a loss per output too")
+            metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
+            saved_metrics = [m for m in metrics if isinstance(m, str)]
+            self.loss = None if loss is None else losses_module.get(loss)
         for spec in metrics:  # fail now on unknown names rather than at the first batch
             if isinstance(spec, str):
                 from batchfit import metrics as metrics_module
@@ -169,7 +183,7 @@ class Model(Trainer):
         self._compile_config = {
             "optimizer": self.optimizer.get_config(),
             "loss": self.loss.get_config() if self.loss is not None else None,
-            "metrics": [m for m in metrics if isinstance(m, str)],
+            "metrics": saved_metrics,
             "accumulate_steps": accumulate_steps,
             "precision": precision,
         }
@@ -214,9 +228,10 @@ class Model(Trainer):
         n = batch_size_of(xt)
         if n == 0:
             raise ValueError("the batch is empty (0 samples)")
-        if yt is not None and yt.shape[0] != n:
+        if yt is not None and batch_size_of(yt) != n:
             raise ValueError(
-                f"x and y must have the same number of samples, got {n} in x and {yt.shape[0]} in y"
+                f"x and y must have the same number of samples, got {n} in x and "
+                f"{batch_size_of(yt)} in y"
             )
         if swt is not None and swt.shape[0] != n:
             raise ValueError(f"sample_weight has {swt.shape[0]} entries for a batch of {n} samples")
