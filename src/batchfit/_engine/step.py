@@ -169,7 +169,7 @@ class Step:
         """Batch arrays as tensors on the device: x float32, y as the loss needs."""
         xt = _inputs_to(x, self.device, self.cast_integer_inputs)
         yt = None
-        if y is not None and isinstance(y, (Mapping, list, tuple)) and self._structured:
+        if self._structured and isinstance(y, (Mapping, list, tuple)):
             yt = _structure_to(y, self.device)  # each output's loss sets its dtype
         elif y is not None:
             yt = _as_tensor(y, self.device)

@@ -228,11 +228,12 @@ class Model(Trainer):
         n = batch_size_of(xt)
         if n == 0:
             raise ValueError("the batch is empty (0 samples)")
-        if yt is not None and batch_size_of(yt) != n:
-            raise ValueError(
-                f"x and y must have the same number of samples, got {n} in x and "
-                f"{batch_size_of(yt)} in y"
-            )
+        if yt is not None:
+            ny = yt.shape[0] if isinstance(yt, torch.Tensor) else batch_size_of(yt)
+            if ny != n:
+                raise ValueError(
+                    f"x and y must have the same number of samples, got {n} in x and {ny} in y"
+                )
         if swt is not None and swt.shape[0] != n:
             raise ValueError(f"sample_weight has {swt.shape[0]} entries for a batch of {n} samples")
         return xt, yt, swt, n
