@@ -218,6 +218,9 @@ class RowSplit(Source):
     a batch left empty is skipped. The position saved for a resume is the
     inner source's, so the split resumes exactly where the inner source does.
     With `fraction=0` it passes batches through and only counts rows.
+    Under torchrun the command shards the split itself (`shard` shards the
+    inner source; the hash picks rows wherever they land), so the counts are
+    this rank's and the command adds them across ranks.
 
     Args:
         inner: a batch source yielding `(x, y)` or `(x,)`.
@@ -231,6 +234,9 @@ class RowSplit(Source):
             raise ValueError(f"side must be 'train' or 'validation', got {side!r}")
         self.inner, self.fraction, self.side = inner, float(fraction), side
         self.batch_size = inner.batch_size
+        # the inner source's shard, so `fit` and `evaluate` leave a sharded split alone
+        self.rank: int = getattr(inner, "rank", 0)
+        self.world_size: int = getattr(inner, "world_size", 1)
         self.rows_this_epoch = 0
         self.rows_last_epoch: int | None = None
 

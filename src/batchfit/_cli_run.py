@@ -8,6 +8,22 @@ A run directory holds:
     history.csv         one row per epoch (CSVLogger)
     history.png         loss and metrics per epoch (History.plot)
     backup/             BackupAndRestore state while a run is unfinished
+
+NOTE [ The command under torchrun ]
+`torchrun --nproc_per_node=N -m batchfit fit ...` trains one run with N
+processes. Every rank joins the process group before doing anything and
+resolves the settings and files itself; rank 0 alone decides whether to start
+afresh, resume or do nothing (it may delete a failed run) and tells the
+others, so no rank reads the run directory while rank 0 changes it. Each rank
+trains on its shard of the row-hash split (`RowSplit.shard`) and the
+statistics pass reads a shard per rank and merges the sums in rank order, so
+every rank holds the same statistics. Row counts are added across ranks.
+Only rank 0 prints and writes the run directory; each rank writes its own
+backup file (its data position), which rank 0 removes at the end.
+A failure during the set-up (a bad flag value, file or column) is agreed
+between ranks (`agree`): one rank prints it and every rank exits with 1.
+A failure during training ends that rank; torchrun then stops the others and
+exits with 1, so no rank waits for one that has gone.
 """
 
 from __future__ import annotations
@@ -33,91 +49,16 @@ from batchfit._cli_data import (
     resolve_features,
     train_rows_estimate,
 )
+from batchfit._cli_progress import RowProgress
+from batchfit._cli_ranks import agree, on_main, say, sum_over_ranks, this_rank
 from batchfit._cli_settings import FitSettings, differences
 from batchfit.callbacks import Callback
+from batchfit.data import Source
 
 __all__ = ["fit_command", "read_run"]
 
 RUN_FORMAT = 1
 _ADAPT_BATCH = 65_536  # rows per batch of the statistics pass (fewer Python steps)
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-class RowProgress(Callback):
-    """Progress per epoch in rows: a live bar (rows/s, loss, ETA) on a terminal, lines otherwise.
-
-    Rows come from the training `RowSplit`, which counts what it yields; the
-    total is estimated from the files until the first epoch has counted it.
-    Metrics are read only when the display refreshes (a host sync each time).
-    """
-
-    def __init__(
-        self, train: RowSplit, rows_estimate: int | None, live: bool, interval: float = 0.5
-    ) -> None:
-        super().__init__()
-        self.train, self.rows_estimate, self.live, self.interval = (
-            train,
-            rows_estimate,
-            live,
-            interval,
-        )
-        self._bar: Any = None
-        self._start = 0.0
-        self._next = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        self._start = time.perf_counter()
-        self._next = self._start + (self.interval if self.live else 30.0)
-        total = self.train.rows_last_epoch or self.rows_estimate
-        if self.live:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total,
-                desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
-                unit="rows",
-                unit_scale=True,
-                ncols=min(shutil.get_terminal_size((100, 24)).columns or 100, 120),
-                file=sys.stdout,
-            )
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
-        now = time.perf_counter()
-        if now < self._next:
-            return
-        self._next = now + (self.interval if self.live else 30.0)
-        rows = self.train.rows_this_epoch
-        shown = {k: f"{v:.4g}" for k, v in (logs or {}).items()}  # host sync: reads metrics
-        if self._bar is not None:
-            self._bar.update(rows - self._bar.n)
-            self._bar.set_postfix(shown, refresh=True)
-        else:
-            rate = rows / max(now - self._start, 1e-9)
-            _say(
-                f"  {rows:,} rows, {rate:,.0f} rows/s, "
-                + ", ".join(f"{k} {v}" for k, v in shown.items())
-            )
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        elapsed = time.perf_counter() - self._start
-        rows = self.train.rows_this_epoch
-        if self._bar is not None:
-            self._bar.update(rows - self._bar.n)
-            self._bar.close()
-            self._bar = None
-        values = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
-        _say(
-            f"Epoch {epoch + 1}/{self.params.get('epochs')}: {rows:,} rows in {elapsed:.1f}s "
-            f"({rows / max(elapsed, 1e-9):,.0f} rows/s) - {values}"
-        )
-
-    def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
 
 # -- run.json ---------------------------------------------------------------------------------
@@ -146,8 +87,20 @@ def write_run(run_dir: Path, run: Mapping[str, Any]) -> None:
 
 
 # -- fit --------------------------------------------------------------------------------------
-def _start_or_resume(run_dir: Path, settings: FitSettings, resume: bool, overwrite: bool) -> str:
-    """'fresh', 'resume' or 'done', refusing to clobber a different or finished run."""
+def _start_or_resume(
+    run_dir: Path, settings: FitSettings, resume: bool, overwrite: bool
+) -> tuple[str, dict[str, Any] | None]:
+    """('fresh' | 'resume' | 'done', the saved run when resuming); rank 0 decides.
+
+    Refuses to clobber a different or finished run.
+    """
+    mode = _decide(run_dir, settings, resume, overwrite)
+    return mode, read_run(run_dir) if mode == "resume" else None
+
+
+def _decide(run_dir: Path, settings: FitSettings, resume: bool, overwrite: bool) -> str:
+    from batchfit import distributed
+
     previous = run_dir / "run.json"
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -161,10 +114,11 @@ def _start_or_resume(run_dir: Path, settings: FitSettings, resume: bool, overwri
             )
         return "fresh"
     old = read_run(run_dir)
-    has_backup = any((run_dir / "backup").glob("backup.safetensors*"))
+    # backup.safetensors from one process, backup-rank{r}.safetensors from several
+    has_backup = any((run_dir / "backup").glob("backup*.safetensors*"))
     if old.get("status") != "complete" and not has_backup:
         if resume:
-            _say(f"No backup in {run_dir / 'backup'} yet: starting the run from the beginning")
+            say(f"No backup in {run_dir / 'backup'} yet: starting the run from the beginning")
         shutil.rmtree(run_dir)  # it failed or was stopped before its first backup
         return "fresh"
     changed = differences(old.get("settings", {}), settings)
@@ -180,46 +134,78 @@ def _start_or_resume(run_dir: Path, settings: FitSettings, resume: bool, overwri
             f"--out {run_dir} holds a finished run; pass --overwrite to train it again "
             "or choose another --out"
         )
+    # each process backed up its own data position: resume with as many processes
+    processes, now = int(old.get("world_size", 1)), distributed.world_size()
+    if processes != now:
+        raise CliError(
+            f"--out {run_dir} holds a run started with {_processes(processes)}; resume it "
+            f"with {_processes(processes)} (this is {_processes(now)}), or pass --overwrite"
+        )
     return "resume"
 
 
+def _processes(n: int) -> str:
+    return "1 process" if n == 1 else f"{n} processes (torchrun --nproc_per_node={n})"
+
+
+class _TargetTap(Source):
+    """A split's batches passed through, their targets' moments added to `sink`.
+
+    Its shards share `sink`, so `Normalization.adapt`, which shards a source
+    under torchrun, fills it with this rank's part.
+    """
+
+    def __init__(self, inner: RowSplit, sink: dict[str, Any]) -> None:
+        super().__init__()
+        self.inner, self.sink, self.batch_size = inner, sink, inner.batch_size
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        from batchfit.transforms import Moments
+
+        for batch in self.inner:
+            y = np.asarray(batch[1], np.float64).reshape(len(batch[1]), -1)
+            self.sink.setdefault("y", Moments.empty(y.shape[1])).update(y)
+            yield batch
+
+    def shard(self, rank: int, world_size: int) -> _TargetTap:
+        return _TargetTap(self.inner.shard(rank, world_size), self.sink)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[Any, Any]:
-    """One streamed pass: feature statistics into `norm`, target moments on the side."""
-    from batchfit.transforms import Moments
+    """One streamed pass: feature statistics into `norm`, target moments on the side.
 
-    target: dict[str, Moments] = {}
+    Under torchrun each rank reads its shard and the sums are merged in rank
+    order (`Normalization.adapt` does this for the features), so every rank
+    ends with the same statistics.
+    """
+    from batchfit import distributed
+    from batchfit.transforms._stats import merge_ranks
 
-    def features() -> Iterator[tuple[np.ndarray]]:
-        for batch in train_stats_source:
-            if want_target:
-                y = np.asarray(batch[1], np.float64).reshape(len(batch[1]), -1)
-                target.setdefault("y", Moments.empty(y.shape[1])).update(y)
-            yield (batch[0],)
-
+    target: dict[str, Any] = {}
+    tap = _TargetTap(train_stats_source, target)
     if norm is not None:
-        norm.adapt(features())
+        norm.adapt(tap)
     elif want_target:
-        for _ in features():
+        mine = (
+            tap.shard(distributed.rank(), distributed.world_size())
+            if distributed.is_distributed()
+            else tap
+        )
+        for _ in mine:
             pass
     if not want_target:
         return None, None
-    moments = target["y"]
+    moments = merge_ranks(target.get("y")) if distributed.is_distributed() else target.get("y")
+    if moments is None or moments.count == 0:
+        raise CliError("the training side of the data has no rows")
     return moments.mean.tolist(), moments.variance.tolist()
 
 
-def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
-    """Train from files as `settings` say, writing the run directory."""
-    import torch
-
-    from batchfit import optimizers
-    from batchfit.callbacks import BackupAndRestore, CSVLogger
-    from batchfit.layers import Normalization
-
-    run_dir = Path(settings.out or "")
-    mode = _start_or_resume(run_dir, settings, resume, overwrite)
-    if mode == "done":
-        _say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
-        return 0
+def _check_files(settings: FitSettings) -> tuple[list[str], list[str], list[str]]:
+    """The data files, the feature columns and the validation files, checked."""
     files = expand_files(settings.data, "data")
     columns = header_of(files[0])
     features = resolve_features(
@@ -235,6 +221,26 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
             header_of(extra)
         ):
             raise CliError(f"columns of {extra} differ from {files[0]}: expected {columns}")
+    return files, features, val_files
+
+
+def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
+    """Train from files as `settings` say, writing the run directory.
+
+    Under torchrun, see NOTE [ The command under torchrun ].
+    """
+    import torch
+
+    from batchfit import distributed, optimizers
+    from batchfit.callbacks import BackupAndRestore, CSVLogger
+    from batchfit.layers import Normalization
+
+    run_dir = Path(settings.out or "")
+    mode, previous = on_main(lambda: _start_or_resume(run_dir, settings, resume, overwrite))
+    if mode == "done":
+        say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
+        return 0
+    files, features, val_files = agree(lambda: _check_files(settings))
 
     def split(batch_size: int, side: str, shuffle_buffer: int, files_: list[str]) -> RowSplit:
         inner = open_source(
@@ -248,40 +254,48 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         fraction = settings.validation_split if not val_files else 0.0
         return RowSplit(inner, fraction, side)
 
-    train = split(settings.batch_size, "train", settings.shuffle_buffer, files)
-    validation: RowSplit | None = None
-    if val_files:
-        validation = split(max(settings.batch_size, 4096), "validation", 0, val_files)
-    elif settings.validation_split:
-        validation = split(max(settings.batch_size, 4096), "validation", 0, files)
+    def sources() -> tuple[RowSplit, RowSplit | None]:
+        train = split(settings.batch_size, "train", settings.shuffle_buffer, files)
+        if val_files:
+            return train, split(max(settings.batch_size, 4096), "validation", 0, val_files)
+        if settings.validation_split:
+            return train, split(max(settings.batch_size, 4096), "validation", 0, files)
+        return train, None
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    previous = read_run(run_dir) if mode == "resume" else None
+    train, validation = agree(sources)
+    on_main(lambda: run_dir.mkdir(parents=True, exist_ok=True))
     torch.manual_seed(settings.seed)
     norm = Normalization() if settings.normalize else None
     target_stats = None
     if previous is not None:
         saved = previous.get("normalization") or {}
         target_stats = saved.get("target")
-        _say(f"Resuming the run in {run_dir} from its backup")
+        say(f"Resuming the run in {run_dir} from its backup")
     elif settings.normalize or settings.normalize_target:
-        _say("Computing normalisation statistics (one streamed pass over the training rows) ...")
+        say("Computing normalisation statistics (one streamed pass over the training rows) ...")
         t0 = time.perf_counter()
         stats_source = split(_ADAPT_BATCH, "train", 0, files)
         mean, variance = _adapt(norm, stats_source, settings.normalize_target)
         target_stats = {"mean": mean, "variance": variance} if mean is not None else None
-        _say(f"  done in {time.perf_counter() - t0:.1f}s")
-    model = build_model(
-        settings.model,
-        len(features),
-        len(settings.target),
-        feature_norm=norm,
-        target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
-    )
-    optimizer: dict[str, Any] = {"class_name": settings.optimizer}
-    if settings.learning_rate is not None:
-        optimizer["learning_rate"] = settings.learning_rate
-    model.compile(optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics)
+        say(f"  done in {time.perf_counter() - t0:.1f}s")
+
+    def compiled() -> Any:
+        model = build_model(
+            settings.model,
+            len(features),
+            len(settings.target),
+            feature_norm=norm,
+            target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
+        )
+        optimizer: dict[str, Any] = {"class_name": settings.optimizer}
+        if settings.learning_rate is not None:
+            optimizer["learning_rate"] = settings.learning_rate
+        model.compile(
+            optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics
+        )
+        return model
+
+    model = agree(compiled)
 
     normalization: dict[str, Any] = {"target": target_stats}
     if norm is not None and previous is None:
@@ -304,6 +318,7 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         "features": features,
         "target": settings.target,
         "normalization": normalization,
+        "world_size": distributed.world_size(),
         "versions": {"batchfit": _version(), "torch": torch.__version__},
     }
     write_run(run_dir, run)
@@ -311,16 +326,20 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
     estimate = train_rows_estimate(files)
     if estimate is not None and settings.validation_split and not val_files:
         estimate = round(estimate * (1 - settings.validation_split))
+    # this rank's shards: fit leaves a sharded source alone, and the counts stay readable
+    train = this_rank(train)
+    validation = this_rank(validation) if validation is not None else None
     callbacks: list[Callback] = [
         CSVLogger(run_dir / "history.csv"),
         BackupAndRestore(run_dir / "backup", save_freq=settings.backup_every),
     ]
     if not quiet:
         callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
-    _say(
+    processes = distributed.world_size()
+    say(
         f"Training on {len(files)} file(s), {len(features)} features -> "
         f"{', '.join(settings.target)}; "
-        f"validation: {run['validation']}"
+        f"validation: {run['validation']}" + (f"; {processes} processes" if processes > 1 else "")
     )
     t0 = time.perf_counter()
     history = model.fit(
@@ -331,6 +350,10 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         validation_data=validation,
     )
     elapsed = time.perf_counter() - t0
+    train_rows = sum_over_ranks(train.rows_last_epoch)
+    validation_rows = sum_over_ranks(validation.rows_last_epoch) if validation is not None else None
+    if not distributed.is_main():
+        return 0  # rank 0 writes the model, the plot and run.json
     model.save(str(run_dir / "model.safetensors"))
     plot = run_dir / "history.png"
     try:
@@ -341,16 +364,16 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
     run.update(
         status="complete",
         final=final,
-        train_rows_per_epoch=train.rows_last_epoch,
-        validation_rows=validation.rows_last_epoch if validation is not None else None,
+        train_rows_per_epoch=train_rows,
+        validation_rows=validation_rows,
         seconds=round(elapsed, 2),
     )
     write_run(run_dir, run)
-    _say(f"Model:   {run_dir / 'model.safetensors'}")
-    _say(f"History: {run_dir / 'history.csv'}")
-    _say(f"Plot:    {plot}")
-    _say(f"Run:     {run_dir / 'run.json'}")
-    _say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
+    say(f"Model:   {run_dir / 'model.safetensors'}")
+    say(f"History: {run_dir / 'history.csv'}")
+    say(f"Plot:    {plot}")
+    say(f"Run:     {run_dir / 'run.json'}")
+    say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return 0
 
 

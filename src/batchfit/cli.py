@@ -8,6 +8,10 @@
 Exit codes: 0 success, 1 failure (a bad file, column, value; printed as one
 `batchfit: error: ...` line), 2 usage (an unknown or malformed flag), 130
 interrupted. Set `BATCHFIT_TRACEBACK=1` to see the full traceback of a failure.
+
+Under torchrun (`torchrun --nproc_per_node=N -m batchfit fit ...`) fit,
+evaluate and predict share the work between the processes; see NOTE [ The
+command under torchrun ] in `batchfit._cli_run`.
 """
 
 from __future__ import annotations
@@ -191,23 +195,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fit_settings(args: argparse.Namespace) -> Any:
+    from batchfit import _cli_run
+    from batchfit._cli_settings import flags_given, load_toml, merge_settings
+
+    from_file = load_toml(args.config) if args.config else {}
+    flags = flags_given(args)
+    layers: list[dict[str, Any]] = [from_file, flags]
+    out = flags.get("out") or from_file.get("out")
+    if args.resume and out and (Path(out) / "run.json").is_file():
+        saved = _cli_run.read_run(Path(out)).get("settings", {})
+        layers.insert(0, {k: v for k, v in saved.items() if k != "out"})
+    return merge_settings(*layers)
+
+
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from batchfit import _cli_run, _cli_use
+    from batchfit import distributed
 
     torch.set_num_threads(args.threads)
-    from batchfit._cli_settings import flags_given, load_toml, merge_settings
+    if args.command == "demo" and distributed.torchrun_env():
+        from batchfit._cli_data import CliError
+
+        raise CliError("batchfit demo runs in one process: start it without torchrun")
+    # under torchrun every rank joins the group first, so the ranks can agree on failures
+    _state["joined"] = distributed.init()
+    ok = False
+    try:
+        code = _command(args)
+        ok = True
+        return code
+    finally:
+        _leave_group(ok)
+
+
+def _leave_group(ok: bool) -> None:
+    """End the process group torchrun's ranks joined (nothing in one process).
+
+    After a success every rank waits for the others first. Left to the
+    interpreter's exit instead, gloo's threads sometimes abort the process
+    ("terminate called without an active exception", exit code -6).
+    """
+    import torch.distributed as dist
+
+    from batchfit import distributed
+
+    if not distributed.is_distributed():
+        return
+    if ok:
+        distributed.barrier()
+    dist.destroy_process_group()
+
+
+def _command(args: argparse.Namespace) -> int:
+    from batchfit import _cli_ranks, _cli_run, _cli_use
 
     if args.command == "fit":
-        from_file = load_toml(args.config) if args.config else {}
-        flags = flags_given(args)
-        layers: list[dict[str, Any]] = [from_file, flags]
-        out = flags.get("out") or from_file.get("out")
-        if args.resume and out and (Path(out) / "run.json").is_file():
-            saved = _cli_run.read_run(Path(out)).get("settings", {})
-            layers.insert(0, {k: v for k, v in saved.items() if k != "out"})
-        settings = merge_settings(*layers)
+        # every rank has read run.json before rank 0 may change the run directory
+        settings = _cli_ranks.agree(lambda: _fit_settings(args))
         return _cli_run.fit_command(
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
@@ -223,22 +269,63 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    Under torchrun, once the process group is left, the process ends here
+    with `os._exit` (after flushing stdout and stderr): C++ threads of the
+    gloo backend sometimes abort the interpreter's own teardown ("terminate
+    called without an active exception", exit code -6), which would turn a
+    finished run into a failed job.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _main(args)
+    if _state["joined"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+_state = {"joined": False}  # whether this process joined a torchrun process group
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("batchfit: interrupted", file=sys.stderr)
+        if not _rank():
+            print("batchfit: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # every failure becomes one line (BATCHFIT_TRACEBACK=1 for all)
+        from batchfit._cli_ranks import OtherRankFailed
+
+        if isinstance(error, OtherRankFailed):
+            return 1  # under torchrun: the failing rank printed why
         if os.environ.get("BATCHFIT_TRACEBACK"):
             raise
         message = " ".join(str(error).split()) or type(error).__name__
         if isinstance(error, (MemoryError, AssertionError, AttributeError, NameError)):
             message = f"{type(error).__name__}: {message} (a bug? rerun with BATCHFIT_TRACEBACK=1)"
-        print(f"batchfit: error: {message}", file=sys.stderr)
+        rank = _rank()
+        if rank is not None and isinstance(error, RuntimeError) and "by peer" in message:
+            # gloo's "Connection closed by peer": this rank waited for one that had failed
+            message = "lost the connection to another process, which failed or stopped first"
+        where = f" (rank {rank})" if rank else ""
+        print(f"batchfit: error{where}: {message}", file=sys.stderr)
         return 1
+
+
+def _rank() -> int | None:
+    """This process's rank under torchrun (None in one process), without starting anything."""
+    if "batchfit.distributed" in sys.modules:
+        from batchfit import distributed
+
+        if distributed.is_distributed():
+            return distributed.rank()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover
