@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -66,10 +67,18 @@ class BackupAndRestore(Callback):
             write_state(fit_state.capture(), self.path)
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
-        if self.delete_checkpoint and self.backup_dir.exists():
-            distributed.barrier()  # no rank deletes while another still reads
-            if distributed.is_main():
-                shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if not self.delete_checkpoint:
+            return
+        # every rank meets here, whatever its disk shows (nodes may not share one),
+        # so no rank deletes while another still reads
+        distributed.barrier()
+        for path in (self.path, self.path.with_name(self.path.name + ".prev")):
+            path.unlink(missing_ok=True)
+        if distributed.is_main():
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):  # not empty: rank 0's files on a shared disk
+                self.backup_dir.rmdir()
 
     def state_dict(self) -> dict[str, Any]:
         return {"batches": self._batches}
