@@ -166,11 +166,9 @@ class OutputMetric(metrics_module.Metric):
     ) -> None:
         super().__init__(f"{_output_name(key)}_{inner.name}")
         self.inner, self._key, self._loss = inner, key, loss
-        self._states = inner.states()
 
     def to(self, device: torch.device) -> OutputMetric:
         self.inner.to(device)
-        self._states = self.inner.states()
         return self
 
     def states(self) -> dict[str, torch.Tensor]:

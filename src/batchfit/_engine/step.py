@@ -64,15 +64,6 @@ def _as_tensor(a: Any, device: torch.device) -> torch.Tensor:
     return t
 
 
-def _structure_to(y: Any, device: torch.device) -> Any:
-    """Targets of several outputs (a dict, tuple or list of arrays) as tensors on `device`."""
-    if isinstance(y, Mapping):
-        return {k: _structure_to(v, device) for k, v in y.items()}
-    if isinstance(y, (list, tuple)):
-        return type(y)(_structure_to(v, device) for v in y)
-    return _as_tensor(y, device)
-
-
 def _inputs_to(x: Any, device: torch.device, cast_integers: bool) -> Any:
     """Inputs on `device`: floats as float32; integers kept (token ids) unless told."""
     if isinstance(x, Mapping):
@@ -170,7 +161,7 @@ class Step:
         xt = _inputs_to(x, self.device, self.cast_integer_inputs)
         yt = None
         if self._structured and isinstance(y, (Mapping, list, tuple)):
-            yt = _structure_to(y, self.device)  # each output's loss sets its dtype
+            yt = _inputs_to(y, self.device, False)  # each output's loss sets its dtype
         elif y is not None:
             yt = _as_tensor(y, self.device)
             if self._sparse:

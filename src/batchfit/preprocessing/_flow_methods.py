@@ -85,8 +85,6 @@ class FlowMethods:
         """
         from batchfit.data._images import ImageFolderSource
 
-        if save_to_dir is not None:
-            raise NotImplementedError("save_to_dir is only supported by flow() for now")
         del save_prefix, save_format
         return ImageFolderSource(
             directory,
@@ -98,14 +96,11 @@ class FlowMethods:
             shuffle=shuffle,
             seed=seed,
             follow_links=follow_links,
-            validation_split=self._validation_split,
             subset=subset,
             interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio,
             on_bad_files=on_bad_files,
-            transform=self._transform_owned,
-            data_format=self.data_format,
-            dtype=self.dtype,
+            **self._augmenting(save_to_dir),
         )
 
     def flow_from_dataframe(
@@ -142,8 +137,6 @@ class FlowMethods:
         """
         from batchfit.data._image_frame import ImageFrameSource
 
-        if save_to_dir is not None:
-            raise NotImplementedError("save_to_dir is only supported by flow() for now")
         del save_prefix, save_format
         return ImageFrameSource(
             dataframe,
@@ -159,12 +152,20 @@ class FlowMethods:
             batch_size=batch_size,
             shuffle=shuffle,
             seed=seed,
-            validation_split=self._validation_split,
             subset=subset,
             interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio,
             on_bad_files=on_bad_files,
-            transform=self._transform_owned,
-            data_format=self.data_format,
-            dtype=self.dtype,
+            **self._augmenting(save_to_dir),
         )
+
+    def _augmenting(self, save_to_dir: str | None) -> dict[str, Any]:
+        """What an image-file source takes from this generator: its split and augmentation."""
+        if save_to_dir is not None:
+            raise NotImplementedError("save_to_dir is only supported by flow() for now")
+        return {
+            "validation_split": self._validation_split,
+            "transform": self._transform_owned,
+            "data_format": self.data_format,
+            "dtype": self.dtype,
+        }
