@@ -148,3 +148,62 @@ def test_fit_epoch_loss_is_the_batch_size_weighted_mean_of_batch_losses():
         sizes.append(len(x[i : i + 32]))
     expected = np.average(losses, weights=sizes)
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fit_equals_loop_with_class_weight_float64_sample_weight_and_a_partial_batch():
+    # 200 rows in batches of 32: the last batch holds 8. class_weight and a float64
+    # sample_weight together go through the one batch preparation in both paths.
+    x, y = _data()
+    sw = np.random.default_rng(1).uniform(0.1, 2.0, size=len(x))  # float64 on purpose
+    cw = {0: 0.7, 1: 1.9}
+    init = _model().get_weights()
+    fitted = _model(init)
+    history = fitted.fit(
+        x, y, sample_weight=sw, class_weight=cw, batch_size=32, epochs=2, shuffle=False, verbose=0
+    )
+    looped = _model(init)
+    for _ in range(2):
+        looped.reset_metrics()
+        for i in range(0, len(x), 32):
+            last = looped.train_on_batch(
+                x[i : i + 32],
+                y[i : i + 32],
+                sample_weight=sw[i : i + 32],
+                class_weight=cw,
+                reset_metrics=False,
+                return_dict=True,
+            )
+    _assert_same_weights(fitted.get_weights(), looped.get_weights())
+    # the running sums of the last epoch agree too (loss weighted by rows, as Keras)
+    assert last["loss"] == history.history["loss"][-1]
+    assert last["accuracy"] == history.history["accuracy"][-1]
+    # and the weights the two paths used are the NumPy product, in float32
+    rows = slice(192, 200)
+    want = sw[rows].astype(np.float32) * np.where(y[rows, 0] > 0.5, 1.9, 0.7).astype(np.float32)
+    from batchfit._engine.batches import BatchConverter
+
+    got = BatchConverter(torch.device("cpu")).convert((x[rows], y[rows], sw[rows]), cw)
+    assert got.size == 8
+    np.testing.assert_array_equal(got.sample_weight.numpy(), want)
+
+
+def test_evaluate_equals_a_test_on_batch_pass_with_sample_weight_and_a_partial_batch():
+    x, y = _data()
+    sw = np.random.default_rng(2).uniform(0.1, 2.0, size=len(x))
+    model = _model()
+    got = model.evaluate(x, y, sample_weight=sw, batch_size=32, verbose=0, return_dict=True)
+    # the same sums, one batch at a time: loss weighted by rows, accuracy by sample weight
+    loss_sum = acc_sum = acc_weight = 0.0
+    for i in range(0, len(x), 32):
+        part = model.test_on_batch(x[i : i + 32], y[i : i + 32], sw[i : i + 32], return_dict=True)
+        n = len(x[i : i + 32])
+        loss_sum += part["loss"] * n
+        acc_sum += part["accuracy"] * float(sw[i : i + 32].astype(np.float32).sum())
+        acc_weight += float(sw[i : i + 32].astype(np.float32).sum())
+    assert got["loss"] == pytest.approx(loss_sum / len(x), rel=1e-6)
+    assert got["accuracy"] == pytest.approx(acc_sum / acc_weight, rel=1e-6)
+    # and against NumPy on the whole set
+    pred = model.predict(x, verbose=0)
+    w = sw.astype(np.float32)
+    correct = ((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)).astype(np.float64)
+    assert got["accuracy"] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-6)

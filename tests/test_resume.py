@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from batchfit._engine import state as state_module
+from batchfit._engine import checkpoint as state_module
 from batchfit.callbacks import BackupAndRestore, Callback, CSVLogger, EarlyStopping
 from batchfit.layers import Dense, Dropout
 from batchfit.models import Sequential

@@ -13,12 +13,10 @@ from batchfit.data._base import Batch
 
 __all__ = [
     "IterableSource",
-    "class_weights_for",
     "fit_sources",
     "is_array_like",
     "shard_for_ranks",
     "to_source",
-    "unpack",
 ]
 
 
@@ -226,42 +224,3 @@ def _length(a: Any) -> int:
     if isinstance(a, (list, tuple)):
         return _length(a[0])
     return int(a.shape[0])
-
-
-def unpack(batch: Any) -> tuple[Any, Any, Any]:
-    """`(x, y, sample_weight)` from a batch of 1, 2 or 3 parts."""
-    if isinstance(batch, tuple):
-        n = len(batch)
-        if n == 2:
-            return batch[0], batch[1], None
-        if n == 3:
-            return batch
-        if n == 1:
-            return batch[0], None, None
-    elif isinstance(batch, list):
-        return unpack(tuple(batch))
-    else:
-        return batch, None, None
-    raise ValueError(
-        f"a batch must be (x,), (x, y) or (x, y, sample_weight); got {len(batch)} parts"
-    )
-
-
-def class_weights_for(y: Any, class_weight: Mapping[int, float]) -> np.ndarray:
-    """Per-sample weights from Keras' `class_weight` and the batch's labels."""
-    labels = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
-    if labels.ndim > 1 and labels.shape[-1] > 1:
-        labels = labels.argmax(-1)
-    else:
-        labels = np.rint(labels.reshape(-1)).astype(np.int64)
-    labels = labels.reshape(-1).astype(np.int64)
-    classes = np.array(sorted(class_weight), dtype=np.int64)
-    weights = np.array([class_weight[c] for c in classes], dtype=np.float32)
-    where = np.searchsorted(classes, labels).clip(0, len(classes) - 1)
-    missing = classes[where] != labels
-    if missing.any():
-        raise ValueError(
-            f"class_weight has no weight for class {int(labels[missing][0])}; "
-            f"it covers {classes.tolist()}"
-        )
-    return weights[where]

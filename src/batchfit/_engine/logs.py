@@ -9,11 +9,12 @@ costs nothing, and one that looks pays one host sync.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-__all__ = ["Logs", "format_return"]
+__all__ = ["Logs", "format_return", "resolve_verbose"]
 
 
 class Logs(Mapping[str, float]):
@@ -69,3 +70,12 @@ def format_return(
         return dict(values)
     ordered = [values[n] for n in (names or list(values))]
     return ordered[0] if len(ordered) == 1 else ordered
+
+
+def resolve_verbose(verbose: int | str) -> int:
+    """Keras' 'auto': a live bar on a terminal, one line per epoch otherwise."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)

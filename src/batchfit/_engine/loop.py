@@ -1,282 +1,206 @@
 """Epochs, validation, callbacks and stopping: the loop behind `fit`.
 
-The batch loop reads top to bottom: convert, train step, metric sums, batch
-callbacks (given lazy logs, see NOTE [ Lazy logs ]), stop check. Nothing in
-it reads a value back from the device unless a callback asks.
+A `FitRun` is one call of `fit`. Its batch loop reads top to bottom: batch
+callbacks, one `Step.train_batch` call (which prepares the batch, trains and
+adds to the metric sums), lazy logs for the callbacks that look (NOTE [ Lazy
+logs ]), the stop check and the backup. Nothing in it reads a value back from
+the device unless a callback asks. Its state is the nesting of its owners'
+states (NOTE [ Exact resume ] in `checkpoint.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 from torch.distributed.algorithms.join import Join
 
 from batchfit import distributed
-from batchfit._engine import state as state_module
-from batchfit._engine.adapters import class_weights_for, shard_for_ranks, unpack
-from batchfit._engine.logs import Logs
+from batchfit._engine.adapters import shard_for_ranks
+from batchfit._engine.checkpoint import FORMAT, Checkpointer, rng_state, set_rng_state
+from batchfit._engine.epoch_iterator import EpochIterator
 from batchfit._engine.passes import evaluate_loop
-from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
-from batchfit.callbacks import BackupAndRestore, CallbackList, History, ProgbarLogger
-from batchfit.callbacks._backup import load_backup
-from batchfit.data import Source, num_batches
+from batchfit._engine.step import NonFiniteLoss, Step
+from batchfit.data import Source
 
 if TYPE_CHECKING:
+    from batchfit.callbacks import CallbackList
     from batchfit.models import Model
 
-__all__ = ["fit_loop", "resolve_verbose"]
+__all__ = ["FitRun"]
 
 
-def resolve_verbose(verbose: int | str) -> int:
-    """Keras' 'auto': a live bar on a terminal, one line per epoch otherwise."""
-    if verbose == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    return int(verbose)
+class FitRun:
+    """One call of `fit`: the epochs, their validation, and the state a backup saves.
 
-
-def _epoch_batches(
-    source: Source, epoch: int, steps: int | None, carry: dict[str, Any], start: int
-) -> Iterator[Any]:
-    """The batches of one epoch; with `steps`, exactly that many, continuing the stream."""
-    if steps is None:
-        source.set_epoch(epoch)
-        yield from source
-        return
-    taken = start
-    while taken < steps:
-        if carry.get("iterator") is None:
-            carry.setdefault("source_epoch", epoch)
-            source.set_epoch(carry["source_epoch"])
-            carry["iterator"] = iter(source)
-            carry["empty"] = True
-        for batch in carry["iterator"]:
-            carry["empty"] = False
-            yield batch
-            taken += 1
-            if taken == steps:
-                return
-        if carry["empty"]:
-            raise ValueError("the data source yielded no batches")
-        carry["iterator"] = None
-        carry["source_epoch"] += 1
-
-
-class FitState:
-    """Where `fit` is, for callbacks that save it (BackupAndRestore)."""
+    Args:
+        model: the model being trained (callbacks read `model.stop_training`).
+        step: the model's step.
+        source: the training batches; `steps_per_epoch` as in `fit`.
+        callbacks: the whole list (progress bar and History included), already built.
+        epochs, initial_epoch, validation_freq, validation_steps, class_weight: as in `fit`.
+        validation: the validation batches, or None.
+        verbose: the resolved verbosity, passed on to the callbacks' `params`.
+    """
 
     def __init__(
         self,
         model: Model,
         step: Step,
         source: Source,
-        callbacks: list[Any],
-        history: History,
-        carry: dict[str, Any],
+        callbacks: CallbackList,
+        *,
+        epochs: int,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation: Source | None = None,
+        validation_freq: int = 1,
+        validation_steps: int | None = None,
+        class_weight: Mapping[int, float] | None = None,
+        verbose: int = 0,
     ) -> None:
-        self.model, self.step, self.source = model, step, source
-        self.callbacks, self.history, self.carry = callbacks, history, carry
-        self.epoch = 0
-        self.batches_done = 0
+        if distributed.is_distributed():
+            source = shard_for_ranks(source)
+            validation = None if validation is None else shard_for_ranks(validation)
+            _prepare_for_ddp(step, source)
+        self.model, self.step, self.callbacks = model, step, callbacks
+        self.data = EpochIterator(source, steps_per_epoch)
+        self.epochs = epochs
+        self.validation = validation
+        self.validation_freq = validation_freq
+        self.validation_steps = validation_steps
+        self.class_weight = class_weight
+        #: where the run is: batches of `epoch` fully applied so far
+        self.epoch, self.batches_done = initial_epoch, 0
+        callbacks.set_params({"epochs": epochs, "steps": self.data.steps, "verbose": verbose})
 
-    def capture(self) -> dict[str, Any]:
-        return state_module.capture(
-            self.model,
-            self.step,
-            self.source,
-            self.callbacks,
-            self.history,
-            epoch=self.epoch,
-            batches_done=self.batches_done,
-            source_epoch=self.carry.get("source_epoch"),
-        )
+    def fit(self, resume_from: Any = None) -> None:
+        """Resume if there is a backup, then run the epochs between the train-begin/end hooks."""
+        self.model.stop_training = False
+        if not self.resume(resume_from) and self.data.steps_per_epoch is None:
+            # a fresh run reads whole epochs from the top, even after the user peeked
+            # at a batch; with steps_per_epoch a stream continues where the last fit left it
+            self.data.source.rewind()
+        self.callbacks.call("on_train_begin", None)
+        logs: Mapping[str, float] = {}
+        try:
+            logs = self.run()
+        finally:
+            self.data.close()
+            if self.validation is not None:
+                self.validation.close()
+        self.callbacks.call("on_train_end", logs)
 
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "epoch": self.epoch,
+            "batches_done": self.batches_done,
+            "step": self.step.state_dict(),
+            "data": self.data.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+            "rng": rng_state(),
+        }
 
-def fit_loop(
-    model: Model,
-    step: Step,
-    source: Source,
-    *,
-    epochs: int,
-    verbose: int,
-    callbacks: list[Any],
-    validation: Source | None,
-    validation_freq: int,
-    validation_steps: int | None,
-    class_weight: Mapping[int, float] | None,
-    initial_epoch: int,
-    steps_per_epoch: int | None,
-    resume_from: Any = None,
-) -> History:
-    history = History()
-    cbs_list = list(callbacks)
-    ddp = distributed.is_distributed()
-    if ddp:
-        source = shard_for_ranks(source)
-        validation = None if validation is None else shard_for_ranks(validation)
-        verbose = verbose if distributed.is_main() else 0
-        _prepare_for_ddp(step, source)
-    if verbose:
-        cbs_list.insert(0, ProgbarLogger(verbose))
-    cbs_list.append(history)
-    steps = steps_per_epoch if steps_per_epoch is not None else num_batches(source)
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    cbs = CallbackList(cbs_list, model, params)
-    model.stop_training = False
-    model.history = history
-    carry: dict[str, Any] = {}
-    fit_state = FitState(model, step, source, cbs_list, history, carry)
-    backups = [cb for cb in cbs_list if isinstance(cb, BackupAndRestore)]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.step.load_state_dict(state["step"])
+        self.data.load_state_dict(state["data"])
+        self.callbacks.load_state_dict(state["callbacks"])
+        set_rng_state(state["rng"])
+        self.epoch, self.batches_done = int(state["epoch"]), int(state["batches_done"])
 
-    start_epoch, skip, pending_metrics = initial_epoch, 0, None
-    saved = load_backup(resume_from) if resume_from is not None else None
-    if saved is None and backups:
-        saved = backups[0].load()
-    if saved is not None:
-        state_module.restore(model, step, source, cbs_list, history, saved)
-        start_epoch, skip = int(saved["epoch"]), int(saved["batches_done"])
-        pending_metrics = saved["metrics"] if skip else None
-        if saved.get("source_epoch") is not None:
-            carry["source_epoch"] = int(saved["source_epoch"])
-    elif steps_per_epoch is None:
-        # a fresh run reads whole epochs from the top, even after the user peeked
-        # at a batch; with steps_per_epoch a stream continues where the last fit left it
-        source.rewind()
+    def resume(self, resume_from: Any) -> bool:
+        """Load the backup of `resume_from` or of a BackupAndRestore callback; True if found."""
+        saved = Checkpointer(resume_from).load() if resume_from is not None else None
+        for saver in self.callbacks.state_savers:
+            if saved is not None:
+                break
+            saved = saver.restore_point()
+        if saved is None:
+            return False
+        self.load_state_dict(saved)
+        return True
 
-    cbs.call("on_train_begin", None)
-    logs: Mapping[str, float] = {}
-    try:
-        logs = _epochs(
-            model,
-            step,
-            source,
-            cbs,
-            fit_state,
-            backups,
-            carry,
-            start_epoch=start_epoch,
-            skip=skip,
-            pending_metrics=pending_metrics,
-            epochs=epochs,
-            validation=validation,
-            validation_freq=validation_freq,
-            validation_steps=validation_steps,
-            class_weight=class_weight,
-            steps_per_epoch=steps_per_epoch,
-        )
-    finally:
-        # release prefetch threads now rather than at garbage collection
-        iterator = carry.pop("iterator", None)
-        if iterator is not None:
-            iterator.close()
-        source.close()
-        if validation is not None:
-            validation.close()
-    cbs.call("on_train_end", logs)
-    return history
+    # -- the epochs ---------------------------------------------------------------------------
+    def run(self) -> Mapping[str, float]:
+        """Train from where the run is to `epochs`; returns the last epoch's logs."""
+        model, step, cbs = self.model, self.step, self.callbacks
+        logs: Mapping[str, float] = {}
+        for epoch in range(self.epoch, self.epochs):
+            self.epoch = epoch
+            cbs.call("on_epoch_begin", epoch, None)
+            if self.batches_done == 0:  # a resumed epoch keeps the sums it had so far
+                step.reset_metrics()
+            # ranks whose shard ends first shadow DDP's collectives instead of hanging
+            joined = Join([step.ddp]) if step.ddp is not None else contextlib.nullcontext()
+            with joined:
+                taken = self._train_epoch(epoch, self.batches_done)
+            if distributed.is_distributed():
+                step.compiled_metrics.sync()
+                model.stop_training = distributed.any_true(model.stop_training)
+                taken = int(distributed.any_true(taken > 0))
+            if taken == 0:
+                raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
+            logs = dict(step.logs())
+            logs.update(self.data.skipped_rows())
+            self._check_epoch_loss(logs, epoch)
+            if self.validation is not None and self._validates(epoch):
+                cbs.call("on_test_begin", None)
+                val = evaluate_loop(
+                    step, self.validation, steps=self.validation_steps, callbacks=cbs
+                )
+                cbs.call("on_test_end", val)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            cbs.call("on_epoch_end", epoch, logs)
+            self.epoch, self.batches_done = epoch + 1, 0
+            if not model.stop_training:
+                for saver in cbs.state_savers:
+                    saver.after_epoch(self.state_dict)
+            else:
+                break
+        return logs
 
+    def _train_epoch(self, epoch: int, start: int) -> int:
+        """Train one epoch from batch `start`; returns the number of batches done."""
+        model, step, cbs = self.model, self.step, self.callbacks
+        want_begin, want_end = cbs.wants_train_batch_begin, cbs.wants_train_batch_end
+        savers, class_weight = cbs.state_savers, self.class_weight
+        taken = start
+        for batch_index, raw in enumerate(self.data.batches(epoch, start), start):
+            if want_begin:
+                cbs.batch("on_train_batch_begin", batch_index, None)
+            try:
+                out = step.train_batch(raw, class_weight)
+            except NonFiniteLoss as e:
+                if not cbs.handles_nonfinite_loss:
+                    where = f"at epoch {epoch + 1}, batch {batch_index + 1}"
+                    raise NonFiniteLoss(e.value, where) from None
+                cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
+                model.stop_training = True
+                return batch_index + 1
+            if out is None:
+                continue  # nothing to learn from (e.g. all its images were unreadable)
+            if want_end:
+                cbs.batch("on_train_batch_end", batch_index, step.logs())
+            taken = self.batches_done = batch_index + 1
+            for saver in savers:
+                saver.after_batch(self.state_dict)
+            if model.stop_training:
+                break
+        return taken
 
-def _epochs(
-    model: Model,
-    step: Step,
-    source: Source,
-    cbs: CallbackList,
-    fit_state: FitState,
-    backups: list[BackupAndRestore],
-    carry: dict[str, Any],
-    *,
-    start_epoch: int,
-    skip: int,
-    pending_metrics: list[torch.Tensor] | None,
-    epochs: int,
-    validation: Source | None,
-    validation_freq: int,
-    validation_steps: int | None,
-    class_weight: Mapping[int, float] | None,
-    steps_per_epoch: int | None,
-) -> Mapping[str, float]:
-    """The epochs of `fit`; returns the last epoch's logs."""
-    ddp = distributed.is_distributed()
-    logs: Mapping[str, float] = {}
-    for epoch in range(start_epoch, epochs):
-        cbs.call("on_epoch_begin", epoch, None)
-        step.reset_metrics()
-        if pending_metrics is not None:
-            state_module.load_metric_states(step, pending_metrics)
-            pending_metrics = None
-        fit_state.epoch = epoch
-        # ranks whose shard ends first shadow DDP's collectives instead of hanging
-        joined = Join([step.ddp]) if step.ddp is not None else contextlib.nullcontext()
-        with joined:
-            taken = _train_epoch(
-                model,
-                step,
-                source,
-                epoch,
-                steps_per_epoch,
-                carry,
-                cbs,
-                class_weight,
-                start=skip,
-                fit_state=fit_state,
-                backups=backups,
-            )
-        skip = 0
-        if ddp:
-            step.sync_metrics()
-            model.stop_training = distributed.any_true(model.stop_training)
-            taken = int(distributed.any_true(taken > 0))
-        if taken == 0:
-            raise ValueError(f"the training data yielded no batches in epoch {epoch + 1}")
-        logs = dict(Logs(step.results))
-        logs.update(_skipped_rows(source))
-        _check_epoch_loss(step, logs, epoch, cbs)
-        if (
-            validation is not None
-            and (epoch + 1) % validation_freq == 0
-            and not model.stop_training
-        ):
-            cbs.call("on_test_begin", None)
-            val = evaluate_loop(model, step, validation, steps=validation_steps, callbacks=cbs)
-            cbs.call("on_test_end", val)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        cbs.call("on_epoch_end", epoch, logs)
-        if backups and not model.stop_training:
-            fit_state.epoch, fit_state.batches_done = epoch + 1, 0
-            for backup in backups:
-                backup.after_epoch(fit_state)
-        if model.stop_training:
-            break
-    return logs
+    def _validates(self, epoch: int) -> bool:
+        return (epoch + 1) % self.validation_freq == 0 and not self.model.stop_training
 
-
-_SKIP_COUNTERS = ("bad_rows_skipped", "nan_rows_skipped")
-
-
-def _skipped_rows(source: Source) -> dict[str, float]:
-    """Rows a source skipped this epoch (on_bad_rows/on_nan="skip"), summed over ranks."""
-    stats = getattr(source, "stats", None) or {}
-    # only the counters of skipping the user asked for, so the history stays quiet otherwise
-    keys = [
-        key
-        for key, option in zip(_SKIP_COUNTERS, ("on_bad_rows", "on_nan"))
-        if key in stats and getattr(source, option, None) == "skip"
-    ]
-    if not keys:
-        return {}
-    counts = [float(stats[k]) for k in keys]
-    if distributed.is_distributed():
-        t = torch.tensor(counts, dtype=torch.float64, device=distributed.collective_device())
-        distributed.all_reduce_sum_([t])
-        counts = t.tolist()
-    return dict(zip(keys, counts))
+    def _check_epoch_loss(self, logs: Mapping[str, float], epoch: int) -> None:
+        """On devices where the step does not check each loss, check the epoch's."""
+        loss = logs.get("loss")
+        handled = self.callbacks.handles_nonfinite_loss
+        if loss is not None and not math.isfinite(loss) and not handled:
+            raise NonFiniteLoss(loss, f"in epoch {epoch + 1}", checked_per_batch=False)
 
 
 def _prepare_for_ddp(step: Step, source: Source) -> None:
@@ -285,69 +209,7 @@ def _prepare_for_ddp(step: Step, source: Source) -> None:
         first = next(iter(source), None)
         if distributed.any_true(first is None):  # every rank raises, none waits in DDP
             raise ValueError("a rank's shard of the training data is empty: use fewer processes")
-        assert first is not None
-        x, y, _ = unpack(first)
-        xt, yt, _ = step.to_tensors(x, y)
-        step.prepare(xt, yt)
+        step.build(step.converter.convert(first))
         source.set_epoch(source.epoch)
         source.load_state_dict({**source.state_dict(), "batches_done": 0})
     step.wrap_ddp()
-
-
-def _train_epoch(
-    model: Model,
-    step: Step,
-    source: Source,
-    epoch: int,
-    steps_per_epoch: int | None,
-    carry: dict[str, Any],
-    cbs: CallbackList,
-    class_weight: Mapping[int, float] | None,
-    *,
-    start: int,
-    fit_state: FitState,
-    backups: list[BackupAndRestore],
-) -> int:
-    """Train one epoch from batch `start`; returns the number of batches done."""
-    want_begin, want_end = cbs.wants_train_batch_begin, cbs.wants_train_batch_end
-    results = step.results
-    taken = start
-    batches = _epoch_batches(source, epoch, steps_per_epoch, carry, start)
-    for batch_index, batch in enumerate(batches, start):
-        x, y, sw = unpack(batch)
-        if class_weight is not None and y is not None:
-            cw = class_weights_for(y, class_weight)
-            sw = cw if sw is None else np.asarray(sw, dtype=np.float32) * cw
-        xt, yt, swt = step.to_tensors(x, y, sw)
-        n = batch_size_of(xt)
-        if n == 0:
-            continue  # nothing to learn from (e.g. all its images were skipped as unreadable)
-        if want_begin:
-            cbs.batch("on_train_batch_begin", batch_index, None)
-        try:
-            loss, y_pred = step.train(xt, yt, swt)
-        except NonFiniteLoss as e:
-            if not cbs.handles_nonfinite_loss:
-                where = f"at epoch {epoch + 1}, batch {batch_index + 1}"
-                raise NonFiniteLoss(e.value, where) from None
-            cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
-            model.stop_training = True
-            return batch_index + 1
-        step.update_metrics(loss, yt, y_pred, swt, n)
-        if want_end:
-            cbs.batch("on_train_batch_end", batch_index, Logs(results))
-        taken = batch_index + 1
-        if backups:
-            fit_state.batches_done = taken
-            for backup in backups:
-                backup.after_batch(fit_state)
-        if model.stop_training:
-            break
-    return taken
-
-
-def _check_epoch_loss(step: Step, logs: Mapping[str, float], epoch: int, cbs: CallbackList) -> None:
-    """On devices where the step does not check each loss, check the epoch's."""
-    loss = logs.get("loss")
-    if loss is not None and not math.isfinite(loss) and not cbs.handles_nonfinite_loss:
-        raise NonFiniteLoss(loss, f"in epoch {epoch + 1}", checked_per_batch=False)

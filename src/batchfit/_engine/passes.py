@@ -12,23 +12,19 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from batchfit import distributed
-from batchfit._engine.adapters import shard_for_ranks, unpack
-from batchfit._engine.logs import Logs
-from batchfit._engine.step import Step, batch_size_of
-from batchfit.callbacks import CallbackList
+from batchfit._engine.adapters import shard_for_ranks
+from batchfit._engine.step import Step
 from batchfit.data import Source
 
 if TYPE_CHECKING:
-    from batchfit.models import Model
+    from batchfit.callbacks import CallbackList
 
-__all__ = ["evaluate_loop", "predict_loop", "to_numpy"]
+__all__ = ["evaluate_loop", "predict_loop"]
 
 
 def evaluate_loop(
-    model: Model,
     step: Step,
     source: Source,
     *,
@@ -41,29 +37,21 @@ def evaluate_loop(
     source.set_epoch(0)
     source.rewind()  # a pass cut short by `steps` must not move the next one
     want = callbacks is not None and callbacks.wants_test_batch
-    results = step.results
     seen = 0
-    for i, batch in enumerate(itertools.islice(source, steps)):
-        x, y, sw = unpack(batch)
-        if y is None:
-            raise ValueError("evaluate needs targets: the data yielded batches without y")
-        xt, yt, swt = step.to_tensors(x, y, sw)
-        n = batch_size_of(xt)
-        if n == 0:
-            continue  # e.g. every image of the batch was unreadable and skipped
+    for i, raw in enumerate(itertools.islice(source, steps)):
         if want and callbacks is not None:
             callbacks.batch("on_test_batch_begin", i, None)
-        loss, y_pred = step.test(xt, yt, swt)
-        step.update_metrics(loss, yt, y_pred, swt, n)
+        if step.test_batch(raw) is None:
+            continue  # e.g. every image of the batch was unreadable and skipped
         seen += 1
         if want and callbacks is not None:
-            callbacks.batch("on_test_batch_end", i, Logs(results))
+            callbacks.batch("on_test_batch_end", i, step.logs())
     if distributed.is_distributed():
-        step.sync_metrics()
+        step.compiled_metrics.sync()
         seen = int(distributed.any_true(seen > 0))
     if seen == 0:
         raise ValueError("the evaluation data yielded no batches")
-    return dict(Logs(results))
+    return dict(step.logs())
 
 
 def predict_loop(
@@ -99,18 +87,12 @@ def predict_loop(
         _predict_split(step, batches, emit, gather_to_all=sink is None)
     else:
         for i, batch in enumerate(batches):
-            emit(i, _predict_batch(step, batch))
+            emit(i, step.predict_batch(batch))
     if sink is not None:
         return None
     if not outputs:
         raise ValueError("the prediction data yielded no batches")
     return _concat(outputs)
-
-
-def _predict_batch(step: Step, batch: Any) -> Any:
-    x, _, _ = unpack(batch)
-    xt, _, _ = step.to_tensors(x)
-    return to_numpy(step.predict(xt))
 
 
 def _predict_split(step: Step, batches: Iterator[Any], emit: Any, *, gather_to_all: bool) -> None:
@@ -126,7 +108,7 @@ def _predict_split(step: Step, batches: Iterator[Any], emit: Any, *, gather_to_a
         for offset, batch in enumerate(itertools.islice(batches, world)):
             count = offset + 1
             if offset == rank:
-                mine = _predict_batch(step, batch)
+                mine = step.predict_batch(batch)
         done = count < world
         if count == 0:
             break
@@ -140,16 +122,6 @@ def _predict_split(step: Step, batches: Iterator[Any], emit: Any, *, gather_to_a
             emit(first + offset, y_pred)
         first += count
         mine = None
-
-
-def to_numpy(y: Any) -> Any:
-    if isinstance(y, torch.Tensor):
-        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
-    if isinstance(y, Mapping):
-        return {k: to_numpy(v) for k, v in y.items()}
-    if isinstance(y, (list, tuple)):
-        return type(y)(to_numpy(v) for v in y)
-    return y
 
 
 def _concat(parts: list[Any]) -> Any:

@@ -1,11 +1,15 @@
 """The one training step that `fit`, `train_on_batch` and user loops share.
 
 NOTE [ One step ]
-`fit` and `train_on_batch` both call `Step.train`, with batches converted by
-`Step.to_tensors`, so a `train_on_batch` loop over the batches `fit` would
-take leaves bit-identical weights. The step is a straight line (forward, loss,
-backward, and at the accumulation boundary clip + optimizer step + zero
-grads); metrics are updated in place on the device and never read here.
+The step owns the batch, as Keras' `train_step(data)` does: `train_batch`,
+`test_batch` and `predict_batch` take what a source yields, prepare it in one
+place (NOTE [ Preparing a batch ] in `batches.py`), run the math, and add the
+batch to the metric sums (`CompileMetrics`). `fit`, `evaluate`, `predict` and
+the `*_on_batch` trio call only these, so a `train_on_batch` loop over the
+batches `fit` would take leaves bit-identical weights. The math itself is a
+straight line (`train_step`): forward, loss, backward, and at the
+accumulation boundary the optimizer's `step` (schedule, clipping, update, fp16
+unscaling); metrics are updated in place on the device and never read here.
 """
 
 from __future__ import annotations
@@ -13,18 +17,29 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
 from batchfit import losses as losses_module
-from batchfit import metrics as metrics_module
-from batchfit._engine.outputs import MultiOutputLoss, OutputSpec
+from batchfit._engine.batches import BatchConverter, TensorBatch, unpack
+from batchfit._engine.compile_metrics import CompileMetrics
+from batchfit._engine.logs import Logs
+from batchfit._engine.outputs import MultiOutputLoss
 from batchfit.optimizers import Optimizer
 
-__all__ = ["NonFiniteLoss", "Step"]
+__all__ = ["NonFiniteLoss", "Step", "StepOutput", "to_numpy"]
+
+#: dtypes a backup may name for the first batch's targets (anything else is refused)
+_TARGET_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -44,59 +59,28 @@ class NonFiniteLoss(FloatingPointError):
         )
 
 
-def _as_tensor(a: Any, device: torch.device) -> torch.Tensor:
-    if isinstance(a, torch.Tensor):
-        t = a
-    elif isinstance(a, np.ndarray):
-        if a.dtype.kind not in "biuf":
-            raise TypeError(f"batches must hold numbers, got an array of dtype {a.dtype}")
-        # torch refuses to share read-only memory (memmaps); copying is the safe path
-        t = torch.from_numpy(a if a.flags.writeable else a.copy())
-    else:
-        arr = np.asarray(a)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(
-                f"batches must hold numbers, got {type(a).__name__} of dtype {arr.dtype}"
-            )
-        t = torch.from_numpy(arr)
-    if t.device != device:
-        t = t.to(device, non_blocking=True)
-    return t
+class StepOutput(NamedTuple):
+    """What one step computed: the batch, its (detached) loss and predictions."""
 
-
-def _inputs_to(x: Any, device: torch.device, cast_integers: bool) -> Any:
-    """Inputs on `device`: floats as float32; integers kept (token ids) unless told."""
-    if isinstance(x, Mapping):
-        return {k: _inputs_to(v, device, cast_integers) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_inputs_to(v, device, cast_integers) for v in x)
-    t = _as_tensor(x, device)
-    if t.dtype == torch.float32 or (
-        not cast_integers and not t.is_floating_point() and t.dtype != torch.bool
-    ):
-        return t
-    return t.float()
-
-
-def _batch_size(x: Any) -> int:
-    if isinstance(x, Mapping):
-        return _batch_size(next(iter(x.values())))
-    if isinstance(x, (list, tuple)):
-        return _batch_size(x[0])
-    return int(x.shape[0])
+    batch: TensorBatch
+    loss: torch.Tensor
+    y_pred: Any
 
 
 class Step:
     """Forward, loss, backward and optimizer update for one batch.
 
     Args:
-        module: the torch module (maybe wrapped by `torch.compile` or DDP).
+        module: the torch module.
         loss: the resolved loss, or None for predict-only models.
         optimizer: the batchfit optimizer (built on the first batch if needed).
         metric_specs: what the user passed as `metrics`, resolved on the first batch.
         device: where batches go.
         accumulate_steps: optimizer update every k micro-batches, gradients averaged.
         precision: None, "bf16" or "fp16" autocast for the forward pass.
+        forward_module: `torch.compile(module)` when compiling, else None.
+        cast_integer_inputs: integer inputs become float32 (batchfit layers) or stay
+            integers (a wrapped torch module may take token ids).
     """
 
     def __init__(
@@ -109,6 +93,7 @@ class Step:
         accumulate_steps: int = 1,
         precision: str | None = None,
         forward_module: nn.Module | None = None,
+        cast_integer_inputs: bool = False,
     ) -> None:
         self.module = module
         self.forward_module = forward_module if forward_module is not None else module
@@ -116,20 +101,20 @@ class Step:
         self.eval_module = self.forward_module
         self.ddp: nn.parallel.DistributedDataParallel | None = None
         self._jit = forward_module is not None
-        #: batchfit layers compute in float32, so integer images become floats; a
-        #: wrapped torch module gets integers as they are (embeddings take token ids)
-        self.cast_integer_inputs = False
         self.loss = loss
         self.optimizer = optimizer
-        self.metric_specs = list(metric_specs)
         self.device = device
         self.accumulate_steps = int(accumulate_steps)
         self.micro_step = 0
         #: the last update's gradients are still there, to drop before the next forward
         self._zero_pending = False
-        self.loss_tracker = metrics_module.Mean("loss")
-        self.loss_tracker.to(device)
-        self.metrics: list[metrics_module.Metric] = []
+        self.converter = BatchConverter(
+            device,
+            sparse_targets=loss is not None and loss.sparse_targets,
+            structured_targets=isinstance(loss, MultiOutputLoss),
+            cast_integer_inputs=cast_integer_inputs,
+        )
+        self.compiled_metrics = CompileMetrics(metric_specs, device)
         self.ready = False
         #: shapes and dtype of the first batch, enough to rebuild lazy shapes on resume
         self.first_batch_spec: tuple[Any, ...] | None = None
@@ -137,71 +122,71 @@ class Step:
         self.last_loss: float | None = None
         self._check_finite_now = device.type == "cpu"
         self.precision = precision
-        self._sparse = loss is not None and loss.sparse_targets
-        self._structured = isinstance(loss, MultiOutputLoss)
-        self._autocast = self._autocast_factory(precision)
-        self.scaler: torch.amp.GradScaler | None = None
-        if precision == "fp16" and device.type == "cuda":
-            self.scaler = torch.amp.GradScaler("cuda")
+        self._autocast = _autocast_factory(precision, device)
+        if precision == "fp16" and device.type == "cuda" and optimizer is not None:
+            optimizer.loss_scaler = torch.amp.GradScaler("cuda")
 
-    def _autocast_factory(self, precision: str | None) -> Any:
-        if precision in (None, "fp32", "float32"):
+    # -- batches in, results out: what fit/evaluate/predict and *_on_batch call -------------
+    def train_batch(
+        self,
+        raw: Any,
+        class_weight: Mapping[int, float] | None = None,
+        *,
+        strict: bool = False,
+        update_metrics: bool = True,
+    ) -> StepOutput | None:
+        """Train on one batch as a source yields it; None when it has no rows.
+
+        Adds the batch to the metric sums unless `update_metrics` is False (a
+        `train_on_batch` that reports this batch alone). `strict` makes an empty
+        or misaligned batch an error (a batch the user passed directly).
+
+        Raises:
+            NonFiniteLoss: the loss was NaN/inf; the weights were not changed.
+        """
+        batch = self.converter.convert(raw, class_weight, strict=strict)
+        if batch.size == 0:
+            return None  # e.g. every image of the batch was unreadable and skipped
+        loss, y_pred = self.train_step(batch)
+        if update_metrics:
+            self.compiled_metrics.update(loss, batch, y_pred)
+        return StepOutput(batch, loss, y_pred)
+
+    def test_batch(self, raw: Any, *, strict: bool = False) -> StepOutput | None:
+        """Loss and metrics of one batch (added to the sums) without updating weights."""
+        batch = self.converter.convert(raw, strict=strict)
+        if batch.size == 0:
             return None
-        dtypes = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}
-        if precision not in dtypes:
-            raise ValueError(f"precision must be None, 'bf16' or 'fp16', got {precision!r}")
-        dtype = dtypes[precision]
-        return lambda: torch.autocast(self.device.type, dtype=dtype)
+        if batch.y is None:
+            raise ValueError("evaluate needs targets: the data yielded batches without y")
+        loss, y_pred = self.test_step(batch)
+        self.compiled_metrics.update(loss, batch, y_pred)
+        return StepOutput(batch, loss, y_pred)
 
-    # -- conversion -------------------------------------------------------------
-    def to_tensors(
-        self, x: Any, y: Any = None, sample_weight: Any = None
-    ) -> tuple[Any, torch.Tensor | None, torch.Tensor | None]:
-        """Batch arrays as tensors on the device: x float32, y as the loss needs."""
-        xt = _inputs_to(x, self.device, self.cast_integer_inputs)
-        yt = None
-        if self._structured and isinstance(y, (Mapping, list, tuple)):
-            yt = _inputs_to(y, self.device, False)  # each output's loss sets its dtype
-        elif y is not None:
-            yt = _as_tensor(y, self.device)
-            if self._sparse:
-                if yt.dtype != torch.int64:
-                    yt = yt.long()
-            elif yt.dtype != torch.float32 and not isinstance(y, Mapping):
-                yt = yt.float()
-        sw = None
-        if sample_weight is not None:
-            sw = _as_tensor(sample_weight, self.device).float().reshape(-1)
-        return xt, yt, sw
+    def predict_batch(self, raw: Any) -> Any:
+        """Predictions for one batch's inputs, as NumPy (targets, if any, are ignored)."""
+        x, _, _ = unpack(raw)
+        return to_numpy(self.predict_step(self.converter.convert((x,)).x))
 
-    def _forward(self, x: Any, module: nn.Module | None = None) -> Any:
-        module = module if module is not None else self.forward_module
-        if isinstance(x, (list, tuple)):
-            return module(*x)
-        return module(x)
+    def logs(self) -> Logs:
+        """The running metric values, turned into floats only when read."""
+        return Logs(self.compiled_metrics.results)
 
-    def wrap_ddp(self) -> None:
-        """Wrap the module in DistributedDataParallel (once, after shapes are built)."""
-        if self.ddp is not None:
-            return
-        device_ids = [self.device.index] if self.device.type == "cuda" else None
-        self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
-        self.forward_module = torch.compile(self.ddp) if self._jit else self.ddp  # type: ignore[assignment]
+    def batch_values(self, out: StepOutput) -> dict[str, float]:
+        """One step's loss and metrics as floats, leaving the running sums alone."""
+        loss = self.last_loss if self.last_loss is not None else out.loss
+        return self.compiled_metrics.batch_results(loss, out.batch, out.y_pred)
 
-    # -- first batch ------------------------------------------------------------
-    def prepare(self, x: Any, y: torch.Tensor | None) -> None:
+    # -- first batch ------------------------------------------------------------------
+    def build(self, batch: TensorBatch) -> None:
         """Build lazy weights, the optimizer and 'accuracy' from the first batch."""
+        x, y = batch.x, batch.y
         module = self.module
         needs_build = any(
             isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()
         ) or any(not getattr(m, "built", True) for m in module.modules())
         y_pred = None
-        if needs_build or any(
-            m.needs_batch(self.loss)
-            if isinstance(m, OutputSpec)
-            else metrics_module.needs_batch_to_resolve(m, self.loss)
-            for m in self.metric_specs
-        ):
+        if needs_build or self.compiled_metrics.needs_predictions(self.loss):
             was_training = module.training
             module.eval()
             with torch.no_grad():
@@ -218,25 +203,17 @@ class Step:
             setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(module.parameters())
-        self.metrics = [
-            (
-                spec.resolve(self.loss, _first_rows(y), y_pred)
-                if isinstance(spec, OutputSpec)
-                else metrics_module.get(spec, self.loss, _first_rows(y), y_pred)
-            ).to(self.device)
-            for spec in self.metric_specs
-        ]
+        self.compiled_metrics.build(self.loss, _first_rows(y), y_pred)
         self.ready = True
 
-    # -- the steps --------------------------------------------------------------
-    def train(
-        self, x: Any, y: torch.Tensor | None, sample_weight: torch.Tensor | None
-    ) -> tuple[torch.Tensor, Any]:
+    # -- the math ---------------------------------------------------------------------
+    def train_step(self, batch: TensorBatch) -> tuple[torch.Tensor, Any]:
         """One micro-batch of training; returns the (detached) loss and predictions."""
         if not self.ready:
-            self.prepare(x, y)
+            self.build(batch)
         if self.loss is None or self.optimizer is None:
             raise RuntimeError("the model must be compiled with a loss and an optimizer to train")
+        x, y = batch.x, batch.y
         if y is None:
             raise ValueError("training needs targets: got x without y")
         module = self.module
@@ -251,11 +228,11 @@ class Step:
             self._zero_pending = False
         if self._autocast is None:
             y_pred = self._forward(x)
-            loss = self.loss(y, y_pred, sample_weight)
+            loss = self.loss(y, y_pred, batch.sample_weight)
         else:
             with self._autocast():
                 y_pred = self._forward(x)
-                loss = self.loss(y, y_pred, sample_weight)
+                loss = self.loss(y, y_pred, batch.sample_weight)
         if self._check_finite_now:  # host read: cheap on CPU, where nothing runs ahead
             value = self.last_loss = loss.item()
             bad = not math.isfinite(value)
@@ -277,116 +254,110 @@ class Step:
             else contextlib.nullcontext()
         )
         with sync:
-            if self.scaler is not None:
-                self.scaler.scale(scaled).backward()
-            else:
-                scaled.backward()
+            self.optimizer.scale_loss(scaled).backward()
         self.micro_step += 1
         if self.micro_step == k:
-            self._apply_gradients()
+            self.optimizer.step()
+            self._zero_pending = True
+            self.micro_step = 0
         return loss.detach(), _detach(y_pred)
 
-    def _apply_gradients(self) -> None:
-        opt = self.optimizer
-        assert opt is not None
-        if self.scaler is not None and opt.torch_optimizer is not None:
-            # unscale first so clipping sees true gradients; the scaler skips
-            # the update when it finds inf/NaN gradients
-            self.scaler.unscale_(opt.torch_optimizer)
-            opt.prepare_step()
-            self.scaler.step(opt.torch_optimizer)
-            self.scaler.update()
-            opt.iterations += 1
-        else:
-            opt.step()
-        self._zero_pending = True
-        self.micro_step = 0
-
-    def test(
-        self, x: Any, y: torch.Tensor | None, sample_weight: torch.Tensor | None
-    ) -> tuple[torch.Tensor, Any]:
+    def test_step(self, batch: TensorBatch) -> tuple[torch.Tensor, Any]:
         """Loss and predictions without updating anything."""
         if not self.ready:
-            self.prepare(x, y)
+            self.build(batch)
         if self.loss is None:
             raise RuntimeError("the model must be compiled with a loss to evaluate")
-        if y is None:
-            raise ValueError("evaluating needs targets: got x without y")
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
-            y_pred = self._forward(x, self.eval_module)
-            loss = self.loss(y, y_pred, sample_weight)
+            y_pred = self._forward(batch.x, self.eval_module)
+            loss = self.loss(batch.y, y_pred, batch.sample_weight)
         return loss, y_pred
 
-    def predict(self, x: Any) -> Any:
+    def predict_step(self, x: Any) -> Any:
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
             return self._forward(x, self.eval_module)
 
-    # -- metrics ----------------------------------------------------------------
-    def update_metrics(
-        self,
-        loss: torch.Tensor,
-        y: torch.Tensor | None,
-        y_pred: Any,
-        sample_weight: torch.Tensor | None,
-        batch_size: int,
-    ) -> None:
-        """Add one batch to the running sums (loss weighted by batch size, as Keras)."""
-        self.loss_tracker.add_mean(loss, batch_size)
-        if y is not None:
-            for m in self.metrics:
-                m.update_state(y, y_pred, sample_weight)
+    def _forward(self, x: Any, module: nn.Module | None = None) -> Any:
+        module = module if module is not None else self.forward_module
+        if isinstance(x, (list, tuple)):
+            return module(*x)
+        return module(x)
 
+    # -- metrics ----------------------------------------------------------------------
     def reset_metrics(self) -> None:
-        self.loss_tracker.reset_state()
-        for m in self.metrics:
-            m.reset_state()
+        self.compiled_metrics.reset()
 
     def results(self) -> dict[str, torch.Tensor]:
         """Current metric values as 0-d tensors (no host sync)."""
-        out = {"loss": self.loss_tracker.result()}
-        for m in self.metrics:
-            out[m.name] = m.result()
-        return out
+        return self.compiled_metrics.results()
 
-    def batch_results(
-        self,
-        loss: torch.Tensor,
-        y: torch.Tensor | None,
-        y_pred: Any,
-        sample_weight: torch.Tensor | None,
-    ) -> dict[str, float]:
-        """This batch's loss and metrics as floats, leaving the running sums alone."""
-        out = {"loss": self.last_loss if self.last_loss is not None else loss.item()}
-        if y is not None:
-            for m in self.metrics:
-                out[m.name] = m.batch_result(y, y_pred, sample_weight).item()
-        return out
+    # -- placement --------------------------------------------------------------------
+    def wrap_ddp(self) -> None:
+        """Wrap the module in DistributedDataParallel (once, after shapes are built)."""
+        if self.ddp is not None:
+            return
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        self.forward_module = torch.compile(self.ddp) if self._jit else self.ddp  # type: ignore[assignment]
 
     def to(self, device: torch.device) -> None:
         """Follow the module to `device`: metric sums, optimizer state, checks."""
         self.device = device
-        self.loss_tracker.to(device)
-        for m in self.metrics:
-            m.to(device)
+        self.converter.device = device
+        self.compiled_metrics.to(device)
         move_optimizer_state(self.optimizer, device)
         self._check_finite_now = device.type == "cpu"
 
-    def sync_metrics(self) -> None:
-        """Add every rank's metric sums (see NOTE [ Distributed training ])."""
-        from batchfit import distributed
+    # -- state (see NOTE [ Exact resume ] in checkpoint.py) ---------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimizer, pending accumulated gradients and the metric sums."""
+        pending_grads = None
+        if self.micro_step:
+            pending_grads = [p.grad for p in self.module.parameters()]
+        return {
+            "first_batch": self.first_batch_spec,
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "micro_step": self.micro_step,
+            "pending_grads": pending_grads,
+            "metrics": [t.clone() for t in self.compiled_metrics.states()],
+        }
 
-        if distributed.is_distributed():
-            distributed.all_reduce_sum_(self.metric_states())
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore `state_dict()`, building lazy shapes from the saved first batch first."""
+        spec = state.get("first_batch")
+        if not self.ready and spec is not None:
+            x_shape, y_shape, y_dtype = spec
+            if y_dtype is not None and y_dtype not in _TARGET_DTYPES:
+                raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
+            x = torch.zeros(x_shape, device=self.device)
+            y = None if y_shape is None else torch.zeros(y_shape, dtype=_TARGET_DTYPES[y_dtype])
+            self.build(TensorBatch(x, y, None, int(x_shape[0])))
+        if not self.ready:
+            raise RuntimeError("cannot restore into a model whose shapes are unknown")
+        self.module.load_state_dict(state["model"])
+        if state.get("optimizer") is not None and self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.micro_step = int(state.get("micro_step", 0))
+        grads = state.get("pending_grads")
+        if grads is not None:
+            for p, g in zip(self.module.parameters(), grads):
+                p.grad = None if g is None else g.to(p.device)
+        self.compiled_metrics.load_states(state["metrics"])
 
-    def metric_states(self) -> list[torch.Tensor]:
-        states = list(self.loss_tracker.states().values())
-        for m in self.metrics:
-            states.extend(m.states().values())
-        return states
+
+def _autocast_factory(precision: str | None, device: torch.device) -> Any:
+    if precision in (None, "fp32", "float32"):
+        return None
+    dtypes = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be None, 'bf16' or 'fp16', got {precision!r}")
+    dtype = dtypes[precision]
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 def _detach(y: Any) -> Any:
@@ -409,7 +380,15 @@ def _first_rows(x: Any) -> Any:
     return x[:2]
 
 
-batch_size_of = _batch_size
+def to_numpy(y: Any) -> Any:
+    """Predictions as NumPy (floats as float32), keeping a dict or tuple structure."""
+    if isinstance(y, torch.Tensor):
+        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
+    if isinstance(y, Mapping):
+        return {k: to_numpy(v) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return type(y)(to_numpy(v) for v in y)
+    return y
 
 
 def move_optimizer_state(optimizer: Optimizer | None, device: torch.device) -> None:

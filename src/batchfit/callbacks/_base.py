@@ -34,6 +34,10 @@ class Callback:
 
     #: a callback that deals with NaN losses itself (TerminateOnNaN) sets this
     handles_nonfinite_loss = False
+    #: a callback that saves the whole training state (BackupAndRestore) sets this and
+    #: provides `restore_point()`, `after_batch(state)` and `after_epoch(state)`, which
+    #: `fit` calls after every other callback, with `state` building the state on demand
+    saves_training_state = False
 
     def __init__(self) -> None:
         self.model: Model | None = None
@@ -82,7 +86,9 @@ def _overrides(cb: Callback, hook: str) -> bool:
 class CallbackList:
     """Dispatches each hook to every callback, in order."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Model, params: dict[str, Any]):
+    def __init__(
+        self, callbacks: Iterable[Callback], model: Model, params: dict[str, Any] | None = None
+    ):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
@@ -90,7 +96,7 @@ class CallbackList:
                     f"callbacks must be batchfit.callbacks.Callback instances, got {cb!r}"
                 )
             cb.set_model(model)
-            cb.set_params(params)
+        self.set_params(params or {})
         self._batch: dict[str, list[Any]] = {}
         for hook in _BATCH_HOOKS:
             self._batch[hook] = [getattr(cb, hook) for cb in self.callbacks if _overrides(cb, hook)]
@@ -110,6 +116,11 @@ class CallbackList:
             self._batch["on_predict_batch_begin"] or self._batch["on_predict_batch_end"]
         )
         self.handles_nonfinite_loss = any(cb.handles_nonfinite_loss for cb in self.callbacks)
+        self.state_savers: list[Any] = [cb for cb in self.callbacks if cb.saves_training_state]
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb.set_params(params)
 
     def __iter__(self) -> Any:
         return iter(self.callbacks)
@@ -121,3 +132,24 @@ class CallbackList:
     def batch(self, hook: str, batch: int, logs: Mapping[str, float] | None) -> None:
         for fn in self._batch[hook]:
             fn(batch, logs)
+
+    def state_dict(self) -> list[list[Any]]:
+        """Each callback's state, tagged with its class name."""
+        return [[type(cb).__name__, cb.state_dict()] for cb in self.callbacks]
+
+    def load_state_dict(self, saved: list[list[Any]]) -> None:
+        """Give the k-th callback of each class the state of the k-th one saved.
+
+        Matching by class and rank among its kind (not by position) lets a resumed
+        run add or drop an unrelated callback and still restore the others.
+        """
+        by_class: dict[str, list[Any]] = {}
+        for name, state in saved:
+            by_class.setdefault(name, []).append(state)
+        seen: dict[str, int] = {}
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            k = seen[name] = seen.get(name, -1) + 1
+            states = by_class.get(name, [])
+            if k < len(states):
+                cb.load_state_dict(states[k])

@@ -16,9 +16,9 @@ from torch import nn
 
 from batchfit import losses as losses_module
 from batchfit import optimizers as optimizers_module
-from batchfit._engine import adapters, outputs, passes
+from batchfit._engine import outputs
 from batchfit._engine.logs import format_return
-from batchfit._engine.step import NonFiniteLoss, Step, batch_size_of
+from batchfit._engine.step import NonFiniteLoss, Step
 from batchfit.callbacks import History
 from batchfit.models import _weights
 from batchfit.models._trainer import Trainer
@@ -178,8 +178,8 @@ class Model(Trainer):
             accumulate_steps=accumulate_steps,
             precision=precision,
             forward_module=forward_module,  # type: ignore[arg-type]
+            cast_integer_inputs=self._cast_integer_inputs,
         )
-        self._step.cast_integer_inputs = self._cast_integer_inputs
         self._compile_config = {
             "optimizer": self.optimizer.get_config(),
             "loss": self.loss.get_config() if self.loss is not None else None,
@@ -208,36 +208,16 @@ class Model(Trainer):
                 "loss",
                 *[
                     m if isinstance(m, str) else getattr(m, "name", "metric")
-                    for m in step.metric_specs
+                    for m in step.compiled_metrics.specs
                 ],
             ]
-        return ["loss", *[m.name for m in step.metrics]]
+        return step.compiled_metrics.names
 
     def reset_metrics(self) -> None:
         if self._step is not None:
             self._step.reset_metrics()
 
     # -- batch level ---------------------------------------------------------------------
-    def _batch_tensors(
-        self, step: Step, x: Any, y: Any, sample_weight: Any, class_weight: Any
-    ) -> tuple[Any, torch.Tensor | None, torch.Tensor | None, int]:
-        if class_weight is not None and y is not None:
-            cw = adapters.class_weights_for(y, class_weight)
-            sample_weight = cw if sample_weight is None else np.asarray(sample_weight) * cw
-        xt, yt, swt = step.to_tensors(x, y, sample_weight)
-        n = batch_size_of(xt)
-        if n == 0:
-            raise ValueError("the batch is empty (0 samples)")
-        if yt is not None:
-            ny = yt.shape[0] if isinstance(yt, torch.Tensor) else batch_size_of(yt)
-            if ny != n:
-                raise ValueError(
-                    f"x and y must have the same number of samples, got {n} in x and {ny} in y"
-                )
-        if swt is not None and swt.shape[0] != n:
-            raise ValueError(f"sample_weight has {swt.shape[0]} entries for a batch of {n} samples")
-        return xt, yt, swt, n
-
     def train_on_batch(
         self,
         x: Any,
@@ -252,22 +232,24 @@ class Model(Trainer):
         Returns:
             The batch loss (a float) when there are no metrics, else
             `[loss, *metrics]`, or a dict with `return_dict=True`. Metrics cover
-            this batch only unless `reset_metrics=False`.
+            this batch only unless `reset_metrics=False`, which adds the batch to
+            the running sums and returns those.
 
         Raises:
             NonFiniteLoss: the loss was NaN/inf; the weights were not changed.
         """
         step = self._require_step("train_on_batch")
-        xt, yt, swt, n = self._batch_tensors(step, x, y, sample_weight, class_weight)
         self._train_calls += 1
         try:
-            loss, y_pred = step.train(xt, yt, swt)
+            out = step.train_batch(
+                (x, y, sample_weight), class_weight, strict=True, update_metrics=not reset_metrics
+            )
         except NonFiniteLoss as e:
             raise NonFiniteLoss(e.value, f"in train_on_batch call {self._train_calls}") from None
+        assert out is not None  # strict: an empty batch is an error
         if reset_metrics:
-            return format_return(step.batch_results(loss, yt, y_pred, swt), return_dict)
-        step.update_metrics(loss, yt, y_pred, swt, n)
-        return self._batch_return(step, return_dict)
+            return format_return(step.batch_values(out), return_dict)
+        return format_return(dict(step.logs()), return_dict)
 
     def test_on_batch(
         self,
@@ -278,28 +260,18 @@ class Model(Trainer):
     ) -> float | list[float] | dict[str, float]:
         """Loss and metrics of one batch, without updating weights."""
         step = self._require_step("test_on_batch")
-        xt, yt, swt, n = self._batch_tensors(step, x, y, sample_weight, None)
-        loss, y_pred = step.test(xt, yt, swt)
         step.reset_metrics()
-        step.update_metrics(loss, yt, y_pred, swt, n)
-        return self._batch_return(step, return_dict)
+        step.test_batch((x, y, sample_weight), strict=True)
+        return format_return(dict(step.logs()), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Predictions for one batch, as NumPy."""
-        step = self._predict_step()
-        xt, _, _ = step.to_tensors(x)
-        return passes.to_numpy(step.predict(xt))
-
-    def _batch_return(
-        self, step: Step, return_dict: bool
-    ) -> float | list[float] | dict[str, float]:
-        values = {k: v.item() for k, v in step.results().items()}
-        return format_return(values, return_dict)
+        return self._predict_step().predict_batch((x,))
 
     def _predict_step(self) -> Step:
         if self._step is None:  # predicting needs no compile, as in Keras
-            self._step = Step(self._module, None, None, [], self.device)
-            self._step.cast_integer_inputs = self._cast_integer_inputs
+            cast = self._cast_integer_inputs
+            self._step = Step(self._module, None, None, [], self.device, cast_integer_inputs=cast)
             self._step.ready = True
         return self._step
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from batchfit._engine import adapters, loop, passes
-from batchfit._engine.logs import format_return
+from batchfit._engine.logs import format_return, resolve_verbose
 from batchfit.callbacks import Callback, CallbackList, History
 
 if TYPE_CHECKING:
@@ -70,21 +70,33 @@ class Trainer:
             validation_data=validation_data,
             validation_batch_size=validation_batch_size,
         )
-        return loop.fit_loop(
-            cast("Model", self),
+        from batchfit import distributed
+        from batchfit.callbacks import ProgbarLogger
+
+        model = cast("Model", self)
+        verbose = resolve_verbose(verbose)
+        if not distributed.is_main():
+            verbose = 0
+        history = History()
+        cbs: list[Callback] = [ProgbarLogger(verbose)] if verbose else []
+        cbs += [*(callbacks or []), history]
+        model.history = history
+        run = loop.FitRun(
+            model,
             step,
             source,
+            CallbackList(cbs, model),
             epochs=epochs,
-            verbose=loop.resolve_verbose(verbose),
-            callbacks=list(callbacks or []),
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
             validation=validation,
             validation_freq=validation_freq,
             validation_steps=validation_steps,
             class_weight=class_weight,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            resume_from=resume_from,
+            verbose=verbose,
         )
+        run.fit(resume_from)
+        return history
 
     def evaluate(
         self,
@@ -109,9 +121,7 @@ class Trainer:
         cbs = self._pass_callbacks(callbacks, steps, source, verbose)
         cbs.call("on_test_begin", None)
         try:
-            values = passes.evaluate_loop(
-                cast("Model", self), step, source, steps=steps, callbacks=cbs
-            )
+            values = passes.evaluate_loop(step, source, steps=steps, callbacks=cbs)
         finally:
             source.close()  # release prefetch threads now
         cbs.call("on_test_end", values)
@@ -175,7 +185,7 @@ class Trainer:
         from batchfit.callbacks import ProgbarLogger
         from batchfit.data._base import num_batches
 
-        verbose = loop.resolve_verbose(verbose) if distributed.is_main() else 0
+        verbose = resolve_verbose(verbose) if distributed.is_main() else 0
         total = num_batches(source)
         if steps is not None:
             total = steps if total is None else min(steps, total)

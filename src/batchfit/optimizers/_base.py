@@ -61,6 +61,8 @@ class Optimizer:
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self.iterations = 0
         self._params: list[torch.Tensor] = []
+        #: fp16 loss scaling on CUDA (`compile(precision="fp16")`), or None
+        self.loss_scaler: torch.amp.GradScaler | None = None
 
     @classmethod
     def wrap(cls, optimizer: torch.optim.Optimizer) -> Optimizer:
@@ -115,13 +117,26 @@ class Optimizer:
         if self.torch_optimizer is not None:
             self.torch_optimizer.zero_grad(set_to_none=True)
 
+    def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss to call `backward()` on: scaled up under fp16 so gradients do not underflow."""
+        return loss if self.loss_scaler is None else self.loss_scaler.scale(loss)
+
     def step(self) -> None:
         """Clip, decay, apply the update, advance `iterations` and the schedule."""
         opt = self.torch_optimizer
         if opt is None:
             raise RuntimeError("the optimizer is not built: call build(params) first")
-        self.prepare_step()
-        opt.step()
+        scaler = self.loss_scaler
+        if scaler is None:
+            self.prepare_step()
+            opt.step()
+        else:
+            # unscale first so clipping sees true gradients; the scaler skips
+            # the update when it finds inf/NaN gradients
+            scaler.unscale_(opt)
+            self.prepare_step()
+            scaler.step(opt)
+            scaler.update()
         self.iterations += 1
 
     def prepare_step(self) -> None:
@@ -156,11 +171,14 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything to resume: torch state, step count, current rate."""
-        return {
+        state: dict[str, Any] = {
             "torch": None if self.torch_optimizer is None else self.torch_optimizer.state_dict(),
             "iterations": self.iterations,
             "learning_rate": self._lr,
         }
+        if self.loss_scaler is not None:
+            state["loss_scaler"] = self.loss_scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("torch") is not None:
@@ -168,6 +186,8 @@ class Optimizer:
                 raise RuntimeError("build the optimizer before loading its state")
             self.torch_optimizer.load_state_dict(state["torch"])
         self.iterations = int(state.get("iterations", 0))
+        if self.loss_scaler is not None and state.get("loss_scaler") is not None:
+            self.loss_scaler.load_state_dict(state["loss_scaler"])
         if self.torch_optimizer is not None:
             # the torch state carries each group's own rate; do not flatten them
             self._lr = float(self.torch_optimizer.param_groups[0]["lr"])

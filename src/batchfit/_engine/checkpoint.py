@@ -1,12 +1,15 @@
-"""Everything a resume needs, captured and restored at a batch boundary.
+"""Backups on disk: what a resume needs, written atomically and read back safely.
 
 NOTE [ Exact resume ]
-A training state is taken after a batch has been fully applied: weights,
-optimizer (and pending accumulated gradients), metric sums of the epoch so
-far, the data source's position (its order is recomputed from seeds, then the
-consumed batches skipped), callback states, the history, and every RNG
-(torch, CUDA, NumPy's global, Python's). Restoring all of it before the next
-batch makes the rest of the run bit-identical on CPU to one never stopped.
+A training state is taken after a batch has been fully applied. Each owner
+saves its own part (`state_dict()`): the step (weights, optimizer with its
+pending accumulated gradients and loss scaler, metric sums of the epoch so
+far), the epoch iterator (the data source's position: its order is
+recomputed from seeds, then the consumed batches skipped), the callbacks
+(the history among them), and the RNGs (torch, CUDA, NumPy's global,
+Python's). `FitRun.state_dict()` in `loop.py` nests them under
+`{epoch, batches_done}`. Restoring all of it before the next batch makes the
+rest of the run bit-identical on CPU to one never stopped.
 
 On disk it is one safetensors file (tensors) whose metadata holds the rest as
 JSON; nothing in it is ever unpickled or executed. Writes go to a temporary
@@ -21,22 +24,24 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-if TYPE_CHECKING:
-    from batchfit._engine.step import Step
-    from batchfit.callbacks import Callback, History
-    from batchfit.data import Source
-    from batchfit.models import Model
+__all__ = [
+    "Checkpointer",
+    "backup_name",
+    "read_state",
+    "rng_state",
+    "set_rng_state",
+    "write_state",
+]
 
-__all__ = ["capture", "read_state", "restore", "write_state"]
-
-FORMAT = 1
+#: 2: each owner nests its own state (1 was one flat capture)
+FORMAT = 2
 
 
 # -- nested values <-> (JSON, tensors) ----------------------------------------------------
@@ -74,8 +79,8 @@ def _unflatten(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return value
 
 
-# -- capture / restore ----------------------------------------------------------------------
-def _rng_state() -> dict[str, Any]:
+# -- RNGs -------------------------------------------------------------------------------------
+def rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": list(np.random.get_state()),
@@ -86,7 +91,7 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
@@ -94,99 +99,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def capture(
-    model: Model,
-    step: Step,
-    source: Source,
-    callbacks: list[Callback],
-    history: History,
-    *,
-    epoch: int,
-    batches_done: int,
-    source_epoch: int | None = None,
-) -> dict[str, Any]:
-    """The state after `batches_done` batches of `epoch` (see NOTE [ Exact resume ])."""
-    pending_grads = None
-    if step.micro_step:
-        pending_grads = [p.grad for p in model.module.parameters()]
-    return {
-        "format": FORMAT,
-        "epoch": epoch,
-        "batches_done": batches_done,
-        "source_epoch": source_epoch,
-        "first_batch": step.first_batch_spec,
-        "model": model.module.state_dict(),
-        "optimizer": step.optimizer.state_dict() if step.optimizer is not None else None,
-        "micro_step": step.micro_step,
-        "pending_grads": pending_grads,
-        "scaler": step.scaler.state_dict() if step.scaler is not None else None,
-        "metrics": [t.clone() for t in step.metric_states()],
-        "source": source.state_dict(),
-        "callbacks": [[type(cb).__name__, cb.state_dict()] for cb in callbacks],
-        "history": history.state_dict(),
-        "rng": _rng_state(),
-    }
-
-
-def restore_model(model: Model, step: Step, state: dict[str, Any]) -> None:
-    """Weights, optimizer and pending gradients (building lazy shapes first)."""
-    spec = state.get("first_batch")
-    if not step.ready and spec is not None:
-        x_shape, y_shape, y_dtype = spec
-        x = torch.zeros(x_shape, device=step.device)
-        dtypes = {
-            "float32": torch.float32,
-            "float64": torch.float64,
-            "int64": torch.int64,
-            "int32": torch.int32,
-            "float16": torch.float16,
-            "bfloat16": torch.bfloat16,
-        }
-        if y_dtype is not None and y_dtype not in dtypes:
-            raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
-        y = None if y_shape is None else torch.zeros(y_shape, dtype=dtypes[y_dtype])
-        step.prepare(x, y)
-    if not step.ready:
-        raise RuntimeError("cannot restore into a model whose shapes are unknown")
-    model.module.load_state_dict(state["model"])
-    if state.get("optimizer") is not None and step.optimizer is not None:
-        step.optimizer.load_state_dict(state["optimizer"])
-    step.micro_step = int(state.get("micro_step", 0))
-    grads = state.get("pending_grads")
-    if grads is not None:
-        for p, g in zip(model.module.parameters(), grads):
-            p.grad = None if g is None else g.to(p.device)
-    if state.get("scaler") is not None and step.scaler is not None:
-        step.scaler.load_state_dict(state["scaler"])
-
-
-def restore(
-    model: Model,
-    step: Step,
-    source: Source,
-    callbacks: list[Callback],
-    history: History,
-    state: dict[str, Any],
-) -> None:
-    """Everything but the metric sums (the loop loads those after its epoch reset)."""
-    restore_model(model, step, state)
-    source.load_state_dict(state["source"])
-    saved = state.get("callbacks", [])
-    for i, cb in enumerate(callbacks):
-        if i < len(saved) and saved[i][0] == type(cb).__name__:
-            cb.load_state_dict(saved[i][1])
-    history.load_state_dict(state["history"])
-    _set_rng_state(state["rng"])
-
-
-def load_metric_states(step: Step, states: list[torch.Tensor]) -> None:
-    own = step.metric_states()
-    if len(own) != len(states):
-        raise ValueError(f"the backup holds {len(states)} metric states, the model has {len(own)}")
-    for mine, saved in zip(own, states):
-        mine.copy_(saved)
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -236,3 +148,49 @@ def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a batchfit backup of format {FORMAT}")
     return state
+
+
+# -- one rank's backup file ---------------------------------------------------------------------
+def backup_name() -> str:
+    """This rank's file name: each rank saves its own data position and RNG states."""
+    from batchfit import distributed
+
+    if distributed.world_size() > 1:
+        return f"backup-rank{distributed.rank()}.safetensors"
+    return "backup.safetensors"
+
+
+class Checkpointer:
+    """Saves and loads the training state in a folder (or a given file), keeping one previous copy.
+
+    Args:
+        where: a folder (this rank's `backup_name()` inside it) or a backup file.
+    """
+
+    def __init__(self, where: str | os.PathLike[str]) -> None:
+        where = Path(where)
+        self.path = where if where.is_file() else where / backup_name()
+
+    @property
+    def previous(self) -> Path:
+        return self.path.with_name(self.path.name + ".prev")
+
+    def save(self, state: dict[str, Any]) -> None:
+        write_state(state, self.path)
+
+    def load(self) -> dict[str, Any] | None:
+        """The newest readable state, the previous one if that is damaged, or None."""
+        if not self.path.exists() and not self.previous.exists():
+            return None
+        errors = []
+        for candidate in (self.path, self.previous):
+            if candidate.exists():
+                try:
+                    return read_state(candidate)
+                except ValueError as e:
+                    errors.append(str(e))
+        raise ValueError("no usable backup: " + "; ".join(errors))
+
+    def remove(self) -> None:
+        for path in (self.path, self.previous):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,100 @@
+"""The batches of each epoch of `fit`, and where the reading stands (Keras' EpochIterator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from batchfit import distributed
+from batchfit.data import Source, num_batches
+
+__all__ = ["EpochIterator"]
+
+_SKIP_COUNTERS = ("bad_rows_skipped", "nan_rows_skipped")
+
+
+class EpochIterator:
+    """The batches of each epoch: the whole source, or `steps_per_epoch` of it.
+
+    With `steps_per_epoch`, the source is read as one stream: an epoch of
+    `fit` takes that many batches and the next one continues where it
+    stopped, opening the source's next epoch when one runs out (Keras'
+    behaviour for a dataset with `steps_per_epoch`).
+    """
+
+    def __init__(self, source: Source, steps_per_epoch: int | None) -> None:
+        self.source = source
+        self.steps_per_epoch = steps_per_epoch
+        self._open: Iterator[Any] | None = None
+        #: the source's own epoch when it is read as a stream (None until first opened)
+        self._source_epoch: int | None = None
+
+    @property
+    def steps(self) -> int | None:
+        """Batches in one epoch of `fit`, when known."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        return num_batches(self.source)
+
+    def batches(self, epoch: int, start: int) -> Iterator[Any]:
+        """The batches of `epoch` after the first `start` (already taken before a resume)."""
+        if self.steps_per_epoch is None:
+            self.source.set_epoch(epoch)
+            yield from self.source
+            return
+        taken, empty = start, False
+        while taken < self.steps_per_epoch:
+            if self._open is None:
+                if self._source_epoch is None:
+                    self._source_epoch = epoch
+                self.source.set_epoch(self._source_epoch)
+                self._open = iter(self.source)
+                empty = True
+            for batch in self._open:
+                empty = False
+                yield batch
+                taken += 1
+                if taken == self.steps_per_epoch:
+                    return
+            if empty:
+                raise ValueError("the data source yielded no batches")
+            self._open = None
+            self._source_epoch = epoch if self._source_epoch is None else self._source_epoch + 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"source": self.source.state_dict(), "source_epoch": self._source_epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.source.load_state_dict(state["source"])
+        saved = state.get("source_epoch")
+        self._source_epoch = None if saved is None else int(saved)
+
+    def close(self) -> None:
+        """Release prefetch threads now rather than at garbage collection."""
+        if self._open is not None:
+            close = getattr(self._open, "close", None)
+            if close is not None:
+                close()
+            self._open = None
+        self.source.close()
+
+    def skipped_rows(self) -> dict[str, float]:
+        """Rows a source skipped this epoch (on_bad_rows/on_nan="skip"), summed over ranks."""
+        source = self.source
+        stats = getattr(source, "stats", None) or {}
+        # only the counters of skipping the user asked for, so the history stays quiet otherwise
+        keys = [
+            key
+            for key, option in zip(_SKIP_COUNTERS, ("on_bad_rows", "on_nan"))
+            if key in stats and getattr(source, option, None) == "skip"
+        ]
+        if not keys:
+            return {}
+        counts = [float(stats[k]) for k in keys]
+        if distributed.is_distributed():
+            t = torch.tensor(counts, dtype=torch.float64, device=distributed.collective_device())
+            distributed.all_reduce_sum_([t])
+            counts = t.tolist()
+        return dict(zip(keys, counts))
