@@ -56,7 +56,7 @@ class Loss:
 
     def check_shapes(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         """`y_true` adjusted to `y_pred` (a trailing 1 added) or a clear error."""
-        if self.elementwise:
+        if self.elementwise and y_true.shape != y_pred.shape:
             if y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
                 y_true = y_true.unsqueeze(-1)
             elif y_true.dim() == y_pred.dim() + 1 and y_true.shape[-1] == 1:

@@ -247,13 +247,11 @@ class Step:
                 raise NonFiniteLoss(value)
         k = self.accumulate_steps
         scaled = loss if k == 1 else loss / k
-        # under DDP, gradients of all but the last micro-batch stay local (no all-reduce)
-        sync = (
-            self.ddp.no_sync()
-            if self.ddp is not None and self.micro_step + 1 < k
-            else contextlib.nullcontext()
-        )
-        with sync:
+        if self.ddp is not None and self.micro_step + 1 < k:
+            # under DDP, gradients of all but the last micro-batch stay local (no all-reduce)
+            with self.ddp.no_sync():
+                self.optimizer.scale_loss(scaled).backward()
+        else:
             self.optimizer.scale_loss(scaled).backward()
         self.micro_step += 1
         if self.micro_step == k:

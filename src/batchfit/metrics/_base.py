@@ -141,7 +141,12 @@ class MeanMetricWrapper(Mean):
         y_pred: torch.Tensor,
         sample_weight: torch.Tensor | None = None,
     ) -> None:
-        if self.reshape_targets and y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
+        if (
+            self.reshape_targets
+            and y_true.shape != y_pred.shape
+            and y_true.dim() == y_pred.dim() - 1
+            and y_pred.shape[-1] == 1
+        ):
             y_true = y_true.unsqueeze(-1)
         values = self.fn(y_true, y_pred)
         if sample_weight is not None:
