@@ -176,7 +176,7 @@ class FitRun:
                 out = step.train_batch(raw, class_weight)
             except NonFiniteLoss as e:
                 if not cbs.handles_nonfinite_loss:
-                    where = f"at epoch {epoch + 1}, batch {batch_index + 1}"
+                    where = f"{e.where} at epoch {epoch + 1}, batch {batch_index + 1}".lstrip()
                     raise NonFiniteLoss(e.value, where) from None
                 cbs.batch("on_train_batch_end", batch_index, {"loss": e.value})
                 model.stop_training = True

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import torch
 from torch import nn
@@ -47,6 +47,7 @@ class NonFiniteLoss(FloatingPointError):
 
     def __init__(self, value: float, where: str = "", checked_per_batch: bool = True) -> None:
         self.value = value
+        self.where = where
         guarantee = (
             "this batch did not update the weights"
             if checked_per_batch
@@ -120,6 +121,12 @@ class Step:
         self.first_batch_spec: tuple[Any, ...] | None = None
         #: the last training loss as a float when the step already read it (CPU)
         self.last_loss: float | None = None
+        #: the module's buffers and their copies at the start of the accumulation window
+        #: (see NOTE [ Rejecting a non-finite batch ]); None until first used
+        self._buffers: list[torch.Tensor] | None = None
+        self._buffer_copies: list[torch.Tensor] = []
+        #: a non-finite loss seen in this window under DDP, reported at its end
+        self._bad_loss: float | None = None
         self._check_finite_now = device.type == "cpu"
         self.precision = precision
         self._autocast = _autocast_factory(precision, device)
@@ -226,6 +233,9 @@ class Step:
             # (about 10% of a large CPU step, measured).
             self.optimizer.zero_grad()
             self._zero_pending = False
+        check = self._check_finite_now
+        if check and self.micro_step == 0:
+            self._snapshot_buffers()
         if self._autocast is None:
             y_pred = self._forward(x)
             loss = self.loss(y, y_pred, batch.sample_weight)
@@ -233,18 +243,13 @@ class Step:
             with self._autocast():
                 y_pred = self._forward(x)
                 loss = self.loss(y, y_pred, batch.sample_weight)
-        if self._check_finite_now:  # host read: cheap on CPU, where nothing runs ahead
+        if check:  # host read: cheap on CPU, where nothing runs ahead
             value = self.last_loss = loss.item()
-            bad = not math.isfinite(value)
-            if self.ddp is not None:
-                # every rank must skip this batch together, or the others wait in backward
-                from batchfit import distributed
-
-                bad = distributed.any_true(bad)
-            if bad:
-                self.optimizer.zero_grad()
-                self.micro_step = 0
-                raise NonFiniteLoss(value)
+            if not math.isfinite(value):
+                if self.ddp is None:
+                    self._reject(value)
+                # under DDP the ranks decide together after the gradient all-reduce
+                self._bad_loss = value
         k = self.accumulate_steps
         scaled = loss if k == 1 else loss / k
         if self.ddp is not None and self.micro_step + 1 < k:
@@ -255,10 +260,50 @@ class Step:
             self.optimizer.scale_loss(scaled).backward()
         self.micro_step += 1
         if self.micro_step == k:
+            if check and self.ddp is not None and not self._gradients_finite():
+                if self._bad_loss is None:  # this rank's losses were fine: another's was not
+                    self._reject(math.nan, "on another rank")
+                self._reject(self._bad_loss)
+            self._bad_loss = None
             self.optimizer.step()
             self._zero_pending = True
             self.micro_step = 0
         return loss.detach(), _detach(y_pred)
+
+    # NOTE [ Rejecting a non-finite batch ]
+    # On the CPU the step reads each loss (nothing runs ahead there), and a NaN/inf
+    # loss leaves the model as it was before the accumulation window began: the
+    # gradients are dropped and the buffers (BatchNormalization's moving statistics,
+    # which the forward pass already moved) are copied back from a snapshot taken
+    # at the window's first micro-batch (one foreach copy per window). Under DDP a
+    # rank must not skip alone, or the others wait for it in the gradient
+    # all-reduce; and an extra collective to agree would not be matched by a rank
+    # that has run out of batches (DDP's `Join` shadows only DDP's own). So every
+    # rank runs the backward, and all decide on the averaged gradients, which are
+    # identical everywhere: one non-finite rank makes them non-finite on all.
+    def _snapshot_buffers(self) -> None:
+        if self._buffers is None:
+            self._buffers = list(self.module.buffers())
+            self._buffer_copies = [b.detach().clone() for b in self._buffers]
+        elif self._buffers:
+            torch._foreach_copy_(self._buffer_copies, self._buffers)
+
+    def _reject(self, value: float, where: str = "") -> NoReturn:
+        assert self.optimizer is not None
+        self.optimizer.zero_grad()
+        self.micro_step = 0
+        self._bad_loss = None
+        if self._buffers:
+            with torch.no_grad():
+                torch._foreach_copy_(self._buffers, self._buffer_copies)
+        raise NonFiniteLoss(value, where)
+
+    def _gradients_finite(self) -> bool:
+        grads = [p.grad for p in self.module.parameters() if p.grad is not None]
+        if not grads:
+            return True
+        norms = torch._foreach_norm(grads)
+        return bool(torch.stack(norms).isfinite().all().item())  # host read, CPU only
 
     def test_step(self, batch: TensorBatch) -> tuple[torch.Tensor, Any]:
         """Loss and predictions without updating anything."""
@@ -308,6 +353,7 @@ class Step:
         self.converter.device = device
         self.compiled_metrics.to(device)
         move_optimizer_state(self.optimizer, device)
+        self._buffers = None  # moved buffers are new tensors
         self._check_finite_now = device.type == "cpu"
 
     # -- state (see NOTE [ Exact resume ] in checkpoint.py) ---------------------------

@@ -245,7 +245,8 @@ class Model(Trainer):
                 (x, y, sample_weight), class_weight, strict=True, update_metrics=not reset_metrics
             )
         except NonFiniteLoss as e:
-            raise NonFiniteLoss(e.value, f"in train_on_batch call {self._train_calls}") from None
+            where = f"{e.where} in train_on_batch call {self._train_calls}".lstrip()
+            raise NonFiniteLoss(e.value, where) from None
         assert out is not None  # strict: an empty batch is an error
         if reset_metrics:
             return format_return(step.batch_values(out), return_dict)
