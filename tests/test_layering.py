@@ -17,7 +17,7 @@ SRC = Path(batchfit.__file__).parent
 
 #: lower layers first; a package may import only from layers before its own
 LAYERS = [
-    {"distributed", "activations", "initializers", "losses", "metrics", "optimizers"},
+    {"_io", "distributed", "activations", "initializers", "losses", "metrics", "optimizers"},
     {"data"},
     {"transforms"},
     {"_engine"},

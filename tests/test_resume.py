@@ -83,20 +83,22 @@ def test_resume_after_a_crash_is_bit_identical(tmp_path, crash_after, accumulate
 def test_a_crash_inside_a_save_keeps_the_previous_backup(tmp_path, monkeypatch):
     ref_w, _, _ = _run(tmp_path / "ref", None)
     run = tmp_path / "crash"
-    real_save = state_module.save_file
+    from batchfit import _io
+
+    real_write = _io._write_all
     calls = {"n": 0}
 
-    def failing_save(tensors, filename, metadata=None):
+    def failing_write(fd, data):
         calls["n"] += 1
         if calls["n"] == 3:  # the third backup dies half-written
-            Path(filename).write_bytes(b"partial")
+            real_write(fd, data[: len(data) // 2])
             raise _Crash
-        return real_save(tensors, filename, metadata=metadata)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(state_module, "save_file", failing_save)
+    monkeypatch.setattr(_io, "_write_all", failing_write)
     with pytest.raises(_Crash):
         _run(run, None)
-    monkeypatch.setattr(state_module, "save_file", real_save)
+    monkeypatch.setattr(_io, "_write_all", real_write)
     backup = run / "backup"
     assert sorted(p.name for p in backup.iterdir()) == [
         "backup.safetensors",

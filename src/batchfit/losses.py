@@ -237,12 +237,48 @@ class SparseCategoricalCrossentropy(Loss):
         return _log_probabilities(y_pred)
 
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(self._log_p(y_pred), _labels(y_true), reduction="none")
+        labels = _labels(y_true)
+        try:
+            return F.nll_loss(
+                self._log_p(y_pred), labels, reduction="none", ignore_index=_NO_IGNORED_LABEL
+            )
+        except (IndexError, RuntimeError) as e:
+            error = _label_error(labels, y_pred)
+            if error is None:
+                raise
+            raise error from e
 
     def mean(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        if self.from_logits:
-            return F.cross_entropy(y_pred, _labels(y_true))
-        return F.nll_loss(self._log_p(y_pred), _labels(y_true))
+        # torch skips labels equal to `ignore_index` (-100 by default) silently, and
+        # reports others out of range as a bare IndexError: no label is ignored here,
+        # and every bad one gets one clear error (found only once torch has failed,
+        # so a good batch pays nothing for the check)
+        labels = _labels(y_true)
+        try:
+            if self.from_logits:
+                return F.cross_entropy(y_pred, labels, ignore_index=_NO_IGNORED_LABEL)
+            return F.nll_loss(self._log_p(y_pred), labels, ignore_index=_NO_IGNORED_LABEL)
+        except (IndexError, RuntimeError) as e:
+            error = _label_error(labels, y_pred)
+            if error is None:
+                raise
+            raise error from e
+
+
+#: an ignore_index no int64 label can be in range of: torch ignores no label then
+_NO_IGNORED_LABEL = -(2**63)
+
+
+def _label_error(labels: torch.Tensor, y_pred: torch.Tensor) -> ValueError | None:
+    """The error naming a label out of range, or None when all are in range."""
+    classes = y_pred.shape[-1]
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.numel() == 0:
+        return None
+    return ValueError(
+        f"labels must be class ids in [0, {classes}) for predictions of {classes} classes; "
+        f"got {int(bad[0])} ({bad.numel()} of {labels.numel()} labels out of range)"
+    )
 
 
 class _PerSampleFunction(Loss):

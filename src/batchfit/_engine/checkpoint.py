@@ -22,14 +22,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from batchfit._io import atomic_write, refuse_symlink, remove_orphans
 
 __all__ = [
     "Checkpointer",
@@ -105,28 +106,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def write_state(
     state: dict[str, Any], path: str | os.PathLike[str], keep_previous: bool = True
 ) -> None:
-    """Write atomically: temp file, fsync, keep the old file as `.prev`, rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically, keeping the old file as `.prev` (NOTE [ Safe writes ] in `_io.py`)."""
     tensors: dict[str, torch.Tensor] = {}
     meta = json.dumps(_flatten(state, tensors, "s"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"batchfit_state": meta})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        if keep_previous and target.exists():
-            os.replace(target, target.with_name(target.name + ".prev"))
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, save(tensors, metadata={"batchfit_state": meta}), keep_previous)
 
 
 def read_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -179,7 +162,13 @@ class Checkpointer:
         write_state(state, self.path)
 
     def load(self) -> dict[str, Any] | None:
-        """The newest readable state, the previous one if that is damaged, or None."""
+        """The newest readable state, the previous one if that is damaged, or None.
+
+        Temporary files of saves killed midway are removed first.
+        """
+        remove_orphans(self.path.parent, self.path.name)
+        for path in (self.path, self.previous):
+            refuse_symlink(path)
         if not self.path.exists() and not self.previous.exists():
             return None
         errors = []

@@ -174,6 +174,8 @@ class FitRun:
                 cbs.batch("on_train_batch_begin", batch_index, None)
             try:
                 out = step.train_batch(raw, class_weight)
+            except ValueError as e:  # a bad batch (labels out of range, shapes): say which
+                raise ValueError(f"{e} (epoch {epoch + 1}, batch {batch_index + 1})") from e
             except NonFiniteLoss as e:
                 if not cbs.handles_nonfinite_loss:
                     where = f"{e.where} at epoch {epoch + 1}, batch {batch_index + 1}".lstrip()

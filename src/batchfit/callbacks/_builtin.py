@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from batchfit import distributed
+from batchfit._io import atomic_write, refuse_symlink
 from batchfit.callbacks._base import Callback
 from batchfit.callbacks._monitor import monitor_mode
 
@@ -238,6 +239,7 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
         if not distributed.is_main():
             return
+        refuse_symlink(self.filename)  # NOTE [ Safe writes ] in batchfit/_io.py
         if self._restored:
             # resuming: drop rows written after the backup we resume from
             lines = (
@@ -246,10 +248,9 @@ class CSVLogger(Callback):
                 else []
             )
             keep = lines[: self._rows + 1] if self._rows else []
-            self.filename.write_text("".join(keep))
+            atomic_write(self.filename, "".join(keep).encode())
         elif not self.append:
-            self.filename.parent.mkdir(parents=True, exist_ok=True)
-            self.filename.write_text("")
+            atomic_write(self.filename, b"")
         elif self.filename.exists():
             with self.filename.open() as f:
                 rows = list(csv.reader(f, delimiter=self.separator))
@@ -263,7 +264,9 @@ class CSVLogger(Callback):
         if not distributed.is_main():
             self._rows += 1
             return
-        with self.filename.open("a", newline="") as f:
+        # O_NOFOLLOW: a symlink planted since the run began is refused, not written through
+        fd = os.open(self.filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a", newline="") as f:
             writer = csv.writer(f, delimiter=self.separator)
             if self._rows == 0 and f.tell() == 0:
                 writer.writerow(["epoch", *self._keys])

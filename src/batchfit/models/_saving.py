@@ -9,15 +9,15 @@ named in a file is ever imported or executed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
+
+from batchfit._io import atomic_write
 
 if TYPE_CHECKING:
     from batchfit.models._model import Model
@@ -28,18 +28,7 @@ FORMAT_VERSION = 1
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, save(tensors, metadata=metadata))  # NOTE [ Safe writes ] in _io.py
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
