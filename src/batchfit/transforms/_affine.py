@@ -42,6 +42,7 @@ __all__ = [
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 
+
 def _cv2() -> Any:
     try:
         import cv2
