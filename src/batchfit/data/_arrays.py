@@ -9,7 +9,7 @@ import numpy as np
 
 from batchfit.data._base import Batch, draw_seed
 from batchfit.data._indexed import IndexedSource, check_batch_size
-from batchfit.data._order import check_shard, epoch_permutation
+from batchfit.data._order import epoch_permutation
 
 __all__ = ["ArraySource", "arrays", "epoch_permutation", "to_array"]
 
@@ -99,8 +99,6 @@ class ArraySource(IndexedSource):
         shuffle: bool = False,
         seed: int | None = None,
         drop_remainder: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
     ) -> None:
         check_batch_size(batch_size)
         if isinstance(x, (list, tuple)) and x and not np.isscalar(x[0]) and _nested_arrays(x):
@@ -124,8 +122,6 @@ class ArraySource(IndexedSource):
             n, batch_size=batch_size, shuffle=shuffle, seed=seed, drop_remainder=drop_remainder
         )
         self.x, self.y, self.sample_weight = x, y, sample_weight
-        check_shard(rank, world_size)
-        self.rank, self.world_size = int(rank), int(world_size)
         self._parts = [p for p in (y, sample_weight) if p is not None]
         if sample_weight is not None and y is None:
             self._parts = [None, sample_weight]  # (x, None, w): the weights keep their place
@@ -139,39 +135,22 @@ def _nested_arrays(x: Sequence[Any]) -> bool:
     return all(len(getattr(v, "shape", ())) >= 1 for v in x)
 
 
-def arrays(
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    *,
-    batch_size: int = 32,
-    shuffle: bool = False,
-    seed: int | None = None,
-    drop_remainder: bool = False,
-) -> ArraySource:
+def arrays(x: Any, y: Any = None, sample_weight: Any = None, **options: Any) -> ArraySource:
     """Batches of in-memory NumPy/torch/pandas data.
 
     Args:
         x: features (array, tensor, DataFrame, or a dict/tuple of them).
         y: targets, or None.
         sample_weight: one weight per sample, or None.
-        batch_size: rows per batch; the last batch may be smaller.
-        shuffle: reshuffle every epoch (order from `seed` and the epoch).
-        seed: shuffle seed; drawn once from torch's global generator when None,
-            so `torch.manual_seed` makes the run reproducible.
-        drop_remainder: drop the last partial batch.
+        **options: `ArraySource`'s keywords: `batch_size` (32; the last batch
+            may be smaller), `shuffle` (False; reshuffle every epoch, the order
+            from `seed` and the epoch), `seed` (drawn once from torch's global
+            generator when None, so `torch.manual_seed` makes the run
+            reproducible), `drop_remainder` (False: keep the last partial batch).
 
     Example:
         >>> src = arrays(np.zeros((10, 3)), np.ones(10), batch_size=4)
         >>> [b[0].shape[0] for b in src]
         [4, 4, 2]
     """
-    return ArraySource(
-        x,
-        y,
-        sample_weight,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        drop_remainder=drop_remainder,
-    )
+    return ArraySource(x, y, sample_weight, **options)

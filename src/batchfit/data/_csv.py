@@ -58,7 +58,6 @@ class CsvSource(StreamSource):
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
         *,
-        sample_weight: str | None = None,
         on_bad_rows: str = "raise",
         delimiter: str = ",",
         block_bytes: int = 8 << 20,
@@ -83,7 +82,7 @@ class CsvSource(StreamSource):
                     f"{self.column_names} versus {names}"
                 )
         self.columns = resolve_columns(
-            self.column_names, target, features, sample_weight, self.files[0]
+            self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
         self._check_types()
         import polars as pl

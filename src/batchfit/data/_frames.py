@@ -67,8 +67,6 @@ class FramesSource(StreamSource):
         frames: Iterable[Any] | Callable[[], Iterable[Any]],
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
-        *,
-        sample_weight: str | None = None,
         **options: Unpack[FramesOptions],
     ) -> None:
         # the chunk order is the iterator's, so `shuffle` is not an option here
@@ -87,7 +85,7 @@ class FramesSource(StreamSource):
             )
         self._one_shot = self._factory is None and iter(frames) is frames  # type: ignore[arg-type]
         self._used = False
-        self._target, self._features, self._weight = target, features, sample_weight
+        self._target, self._features = target, features
         self._units = [None]
 
     def _compute_units(self) -> list[Any]:
@@ -111,7 +109,7 @@ class FramesSource(StreamSource):
             where = f"frame chunk {number}"
             if self.columns is None:
                 self.columns = resolve_columns(
-                    names, self._target, self._features, self._weight, where
+                    names, self._target, self._features, self.sample_weight_column, where
                 )
             else:
                 missing = [c for c in self.columns.needed if c not in names]

@@ -16,7 +16,6 @@ import numpy as np
 
 from batchfit.data._base import Batch, draw_seed
 from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
-from batchfit.data._order import check_shard
 from batchfit.data._threads import executor
 
 if TYPE_CHECKING:
@@ -65,6 +64,45 @@ def _list_files(
     return list(classes), paths, labels
 
 
+class ImageOptions(TypedDict, total=False):
+    """Keyword options of `images` and the image sources, declared once (defaults below).
+
+    `flow_from_directory` and `flow_from_dataframe` take these too, with
+    Keras' positional order, and pass them on with `image_options(locals())`.
+    """
+
+    target_size: tuple[int, int]
+    color_mode: str
+    classes: Sequence[str] | None
+    class_mode: str | None
+    batch_size: int
+    shuffle: bool
+    seed: int | None
+    validation_split: float
+    subset: str | None
+    interpolation: str
+    keep_aspect_ratio: bool
+    on_bad_files: str
+    follow_links: bool
+
+
+IMAGE_DEFAULTS: ImageOptions = {
+    "target_size": (256, 256),
+    "color_mode": "rgb",
+    "classes": None,
+    "class_mode": "categorical",
+    "batch_size": 32,
+    "shuffle": True,
+    "seed": None,
+    "validation_split": 0.0,
+    "subset": None,
+    "interpolation": "nearest",
+    "keep_aspect_ratio": False,
+    "on_bad_files": "raise",
+    "follow_links": False,
+}
+
+
 class ImageFolderSource(IndexedSource):
     """Batches `(images, labels)` from a class-per-subfolder tree (see `images`).
 
@@ -81,25 +119,20 @@ class ImageFolderSource(IndexedSource):
         self,
         directory: str | os.PathLike[str],
         *,
-        target_size: tuple[int, int] = (256, 256),
-        color_mode: str = "rgb",
-        classes: Sequence[str] | None = None,
-        class_mode: str | None = "categorical",
-        batch_size: int = 32,
-        shuffle: bool = True,
-        seed: int | None = None,
-        follow_links: bool = False,
-        validation_split: float = 0.0,
-        subset: str | None = None,
-        interpolation: str = "nearest",
-        keep_aspect_ratio: bool = False,
-        on_bad_files: str = "raise",
         transform: Transform | None = None,
         data_format: str = "channels_last",
         dtype: Any = "float32",
-        rank: int = 0,
-        world_size: int = 1,
+        **options: Unpack[ImageOptions],
     ) -> None:
+        """See `images` for `options`; `transform`, `data_format` and `dtype` are a flow's."""
+        unknown = sorted(set(options) - set(IMAGE_DEFAULTS))
+        if unknown:
+            raise TypeError(f"unexpected image option {unknown[0]!r}")
+        settings: ImageOptions = {**IMAGE_DEFAULTS, **options}
+        target_size, color_mode = settings["target_size"], settings["color_mode"]
+        class_mode, batch_size = settings["class_mode"], settings["batch_size"]
+        subset, validation_split = settings["subset"], settings["validation_split"]
+        on_bad_files = settings["on_bad_files"]
         if class_mode not in self.class_modes:
             raise ValueError(f"class_mode must be one of {self.class_modes}, got {class_mode!r}")
         if color_mode not in _COLOR_MODES:
@@ -111,9 +144,11 @@ class ImageFolderSource(IndexedSource):
             raise ValueError(f"target_size must be (height, width), got {target_size!r}")
         from PIL import Image
 
-        self._resample = _pil_filter(Image, interpolation)
+        self._resample = _pil_filter(Image, settings["interpolation"])
         self.directory = os.fspath(directory)
-        self.class_names, paths, labels = self._list(classes, class_mode, follow_links)
+        self.class_names, paths, labels = self._list(
+            settings["classes"], class_mode, settings["follow_links"]
+        )
         self.class_indices = {name: i for i, name in enumerate(self.class_names)}
         if class_mode == "binary" and len(self.class_names) != 2:
             raise ValueError(
@@ -136,21 +171,19 @@ class ImageFolderSource(IndexedSource):
         super().__init__(
             len(paths),
             batch_size=batch_size,
-            shuffle=shuffle,
-            seed=draw_seed() if seed is None else seed,
+            shuffle=settings["shuffle"],
+            seed=draw_seed() if (seed := settings["seed"]) is None else seed,
             transform=transform,
         )
         self.filepaths = paths
         self.classes = np.asarray(labels, np.int64)
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.color_mode, self.class_mode = color_mode, class_mode
-        self.keep_aspect_ratio = bool(keep_aspect_ratio)
+        self.keep_aspect_ratio = bool(settings["keep_aspect_ratio"])
         self.on_bad_files = on_bad_files
         self.data_format = data_format
         self.dtype = np.dtype(dtype)
         self.bad_files: list[str] = []
-        check_shard(rank, world_size)
-        self.rank, self.world_size = int(rank), int(world_size)
 
     def _list(
         self, classes: Sequence[str] | None, class_mode: str | None, follow_links: bool
@@ -292,31 +325,9 @@ def _centre_crop(img: Any, target_size: tuple[int, int]) -> Any:
     return img.crop((left, top, left + crop_w, top + crop_h))
 
 
-class ImageOptions(TypedDict, total=False):
-    """Keyword options of `images` (defaults: `ImageFolderSource`'s), declared once.
-
-    `flow_from_directory` and `flow_from_dataframe` take these too, with
-    Keras' positional order, and pass them on with `image_options(locals())`.
-    """
-
-    target_size: tuple[int, int]
-    color_mode: str
-    classes: Sequence[str] | None
-    class_mode: str | None
-    batch_size: int
-    shuffle: bool
-    seed: int | None
-    validation_split: float
-    subset: str | None
-    interpolation: str
-    keep_aspect_ratio: bool
-    on_bad_files: str
-    follow_links: bool
-
-
 def image_options(arguments: dict[str, Any]) -> dict[str, Any]:
     """The `ImageOptions` among `arguments` (e.g. a function's `locals()`)."""
-    return {k: v for k, v in arguments.items() if k in ImageOptions.__annotations__}
+    return {k: v for k, v in arguments.items() if k in IMAGE_DEFAULTS}
 
 
 def images(directory: str | os.PathLike[str], **options: Unpack[ImageOptions]) -> ImageFolderSource:
@@ -342,7 +353,7 @@ def images(directory: str | os.PathLike[str], **options: Unpack[ImageOptions]) -
         ...                subset="training", seed=0)
         >>> model.fit(train, epochs=10)
     """
-    unknown = sorted(set(options) - set(ImageOptions.__annotations__))
-    if unknown:
+    unknown = sorted(set(options) - set(IMAGE_DEFAULTS))
+    if unknown:  # the source takes a flow's `transform` too; images() does not
         raise TypeError(f"images() got an unexpected keyword argument {unknown[0]!r}")
     return ImageFolderSource(directory, **options)

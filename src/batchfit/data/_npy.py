@@ -54,7 +54,7 @@ class NpySource(StreamSource):
         block_rows: int = 65_536,
         **options: Unpack[NpyOptions],
     ) -> None:
-        super().__init__(name="npy", x_format="array", **options)
+        super().__init__(name="npy", x_format="array", sample_weight=None, **options)
         if not isinstance(block_rows, int) or block_rows < 1:
             raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}")
         self.block_rows = block_rows

@@ -44,7 +44,12 @@ class _NamedColumns(TypedDict, total=False):
     x_format: str
 
 
-class StreamOptions(CommonOptions, _UnitOrder, _NamedColumns, total=False):
+class _WeightColumn(TypedDict, total=False):
+    # the column of per-row sample weights (batches become (x, y, w))
+    sample_weight: str | None
+
+
+class StreamOptions(CommonOptions, _UnitOrder, _NamedColumns, _WeightColumn, total=False):
     """Options of sources over files of named columns (`csv`, `parquet`)."""
 
 
@@ -52,5 +57,5 @@ class NpyOptions(CommonOptions, _UnitOrder, total=False):
     """Options of `npy`: arrays have no column names, so no `x_format`."""
 
 
-class FramesOptions(CommonOptions, _NamedColumns, total=False):
+class FramesOptions(CommonOptions, _NamedColumns, _WeightColumn, total=False):
     """Options of `frames`: the chunk order is the iterator's, so no `shuffle`."""

@@ -36,7 +36,6 @@ class ParquetSource(StreamSource):
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
         *,
-        sample_weight: str | None = None,
         block_rows: int = 65_536,
         **options: Unpack[StreamOptions],
     ) -> None:
@@ -70,7 +69,7 @@ class ParquetSource(StreamSource):
         assert schema0 is not None
         self.column_names = list(schema0.names)
         self.columns = resolve_columns(
-            self.column_names, target, features, sample_weight, self.files[0]
+            self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
         for name in self.columns.needed:
             kind = schema0.field(name).type

@@ -130,6 +130,7 @@ class StreamSource(Source):
         on_nan: str = "raise",
         x_format: str = "array",
         prefetch: int = 2,
+        sample_weight: str | None = None,
     ) -> None:
         """The shared options (`StreamOptions` in `_options.py`), checked and defaulted here."""
         super().__init__()
@@ -149,6 +150,7 @@ class StreamSource(Source):
         self.on_nan = on_nan
         self.x_format = x_format
         self.prefetch = int(prefetch)
+        self.sample_weight_column = sample_weight
         self.name = name
         self._units: list[Any] = []
         self._prefetchers: weakref.WeakSet[Prefetcher[Any]] = weakref.WeakSet()

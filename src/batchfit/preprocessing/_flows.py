@@ -11,7 +11,6 @@ import numpy as np
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch, draw_seed
 from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
-from batchfit.data._order import check_shard
 from batchfit.preprocessing._fitting import check_images
 from batchfit.transforms._image import from_last, to_last
 
@@ -90,8 +89,6 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
         save_format: str = "png",
         ignore_class_split: bool = False,
         subset: str | None = None,
-        rank: int = 0,
-        world_size: int = 1,
     ) -> None:
         check_batch_size(batch_size)
         extra: list[Any] = []
@@ -139,8 +136,6 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
         self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra
         self.data_format, self.dtype = data_format, np.dtype(dtype)
         self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
-        check_shard(rank, world_size)
-        self.rank, self.world_size = int(rank), int(world_size)
 
     def load(self, rows: Any) -> Batch:
         """Channels-last images of `dtype` (a copy the transform may change), then y and w."""
