@@ -65,10 +65,11 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
     Args:
         x: images `(N, H, W, C)` in `data_format`, or `(images, extra)` whose
             extra arrays pass through unchanged.
-        y, sample_weight: per-image targets and weights, or None.
+        y: per-image targets, or None.
         transform: the augmentation, on channels-last batches of `dtype`.
         data_format, dtype, validation_split: the generator's settings.
-        Others: Keras' `flow` arguments.
+        **flow_arguments: every other argument of `ImageDataGenerator.flow`,
+            whose signature is their one declaration (and their defaults').
     """
 
     def __init__(
@@ -77,19 +78,17 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
         y: Any = None,
         *,
         transform: BatchTransform | None,
-        data_format: str = "channels_last",
-        dtype: Any = "float32",
-        validation_split: float = 0.0,
-        sample_weight: Any = None,
-        batch_size: int = 32,
-        shuffle: bool = True,
-        seed: int | None = None,
-        save_to_dir: str | None = None,
-        save_prefix: str = "",
-        save_format: str = "png",
-        ignore_class_split: bool = False,
-        subset: str | None = None,
+        data_format: str,
+        dtype: Any,
+        validation_split: float,
+        **flow_arguments: Any,
     ) -> None:
+        args = flow_arguments
+        sample_weight, subset, batch_size = (
+            args["sample_weight"],
+            args["subset"],
+            args["batch_size"],
+        )
         check_batch_size(batch_size)
         extra: list[Any] = []
         if isinstance(x, tuple):
@@ -118,7 +117,7 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
             # Keras: the first validation_split of the rows are the validation set.
             cut = int(n * validation_split)
             part = slice(None, cut) if subset == "validation" else slice(cut, None)
-            if y is not None and not ignore_class_split:
+            if y is not None and not args["ignore_class_split"]:
                 _check_class_split(y, cut)
             images = images[part]
             y = None if y is None else y[part]
@@ -129,13 +128,14 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
         super().__init__(
             len(images),
             batch_size=batch_size,
-            shuffle=shuffle,
-            seed=draw_seed() if seed is None else seed,
+            shuffle=args["shuffle"],
+            seed=draw_seed() if (seed := args["seed"]) is None else seed,
             transform=transform,
         )
         self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra
         self.data_format, self.dtype = data_format, np.dtype(dtype)
-        self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
+        self.save_to_dir = args["save_to_dir"]
+        self.save_prefix, self.save_format = args["save_prefix"], args["save_format"]
 
     def load(self, rows: Any) -> Batch:
         """Channels-last images of `dtype` (a copy the transform may change), then y and w."""
