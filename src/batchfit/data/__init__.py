@@ -14,6 +14,7 @@ from typing import Any
 from batchfit.data._arrays import ArraySource, arrays
 from batchfit.data._base import Source, num_batches
 from batchfit.data._indexed import IndexedSource
+from batchfit.data._ranks import shard_for_ranks
 from batchfit.data._wrapper import SourceWrapper
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "npy",
     "num_batches",
     "parquet",
+    "shard_for_ranks",
 ]
 
 # Sources with heavier imports load on first use.
