@@ -16,8 +16,19 @@ so a resumed run recomputes the order and skips what it already consumed.
 or non-finite); file sources reset it when an epoch starts. `close()` ends
 any background thread; a consumer that stops early needs no `close()`, since
 dropping or closing its iterator ends the epoch's thread.
-File and stream sources share one pipeline: NOTE [ The streaming pipeline ]
-in `_stream.py`, with order and sharding in NOTE [ Order and sharding ].
+`shard(rank, world_size)` gives a source over a disjoint part of the data
+(all ranks together read it once); `replayable` says whether every pass on
+every rank yields the same batches.
+
+Three bases implement the contract, and `tests/data/contract.py` checks
+every source built on them:
+- `IndexedSource` (`_indexed.py`, NOTE [ Indexed sources ]): `n` rows read by
+  position plus an optional transform: arrays, image folders, flows;
+- `StreamSource` (`_stream.py`, NOTE [ The streaming pipeline ]): units read
+  in order through a shuffle buffer: csv, parquet, npy, frames;
+- `SourceWrapper` (`_wrapper.py`, NOTE [ Wrapping a source ]): a source made
+  from another, whose position, state and shard are the inner source's.
+Order and sharding of all of them: NOTE [ Order and sharding ] in `_order.py`.
 """
 
 from __future__ import annotations
