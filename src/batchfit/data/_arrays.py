@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, draw_seed
+from batchfit.data._base import Batch
 from batchfit.data._indexed import IndexedSource, check_batch_size
 from batchfit.data._order import epoch_permutation
 
@@ -116,8 +116,8 @@ class ArraySource(IndexedSource):
                 )
         if n == 0:
             raise ValueError("x is empty: there are no samples to iterate over")
-        if seed is None:
-            seed = draw_seed() if shuffle else 0
+        if seed is None and not shuffle:
+            seed = 0  # no draw: the order does not depend on it, and there is no transform
         super().__init__(
             n, batch_size=batch_size, shuffle=shuffle, seed=seed, drop_remainder=drop_remainder
         )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from batchfit.data._base import Batch, draw_seed
+from batchfit.data._base import Batch
 from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
 from batchfit.data._threads import executor
 
@@ -172,7 +172,7 @@ class ImageFolderSource(IndexedSource):
             len(paths),
             batch_size=batch_size,
             shuffle=settings["shuffle"],
-            seed=draw_seed() if (seed := settings["seed"]) is None else seed,
+            seed=settings["seed"],
             transform=transform,
         )
         self.filepaths = paths

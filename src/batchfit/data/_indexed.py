@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, Source
+from batchfit.data._base import Batch, Source, draw_seed
 from batchfit.data._order import epoch_permutation
 
 __all__ = ["BatchTransform", "IndexedSource", "check_batch_size"]
@@ -62,7 +62,7 @@ class IndexedSource(Source):
         *,
         batch_size: int,
         shuffle: bool,
-        seed: int,
+        seed: int | None,
         drop_remainder: bool = False,
         transform: BatchTransform | None = None,
     ) -> None:
@@ -70,7 +70,8 @@ class IndexedSource(Source):
         self.n = int(n)
         self.batch_size = check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
-        self.seed = int(seed)
+        # the transform draws from the seed too, so it is drawn even without shuffling
+        self.seed = int(draw_seed() if seed is None else seed)
         self.drop_remainder = bool(drop_remainder)
         self.transform = transform
 

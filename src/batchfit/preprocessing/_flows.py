@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from batchfit.data._arrays import to_array
-from batchfit.data._base import Batch, draw_seed
+from batchfit.data._base import Batch
 from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
 from batchfit.preprocessing._fitting import check_images
 from batchfit.transforms._image import from_last, to_last
@@ -129,7 +129,7 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
             len(images),
             batch_size=batch_size,
             shuffle=args["shuffle"],
-            seed=draw_seed() if (seed := args["seed"]) is None else seed,
+            seed=args["seed"],
             transform=transform,
         )
         self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra

@@ -35,7 +35,6 @@ from batchfit.transforms._image import (
     FittedStats,
     ImageAugmentation,
     augment_batch,
-    check_fitted,
     draw_parameters,
     from_last,
     standardize_last,
@@ -207,14 +206,6 @@ class ImageDataGenerator(FlowMethods):
         """`transform(x, rng)` with the current settings and statistics, for image sources."""
         return ImageAugmentation(self.config(), self.fitted_stats())
 
-    def _transform_owned(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Augment and standardise a channels-last batch the caller owns (changed in place).
-
-        The transform the flows hold: it reads the settings when a batch is
-        made, so `fit` after `flow(...)` counts, as in Keras.
-        """
-        return self.augmentation()(x, rng)
-
     # -- one image (Keras' per-image API) ---------------------------------------------
     def get_random_transform(self, img_shape: Sequence[int], seed: int | None = None) -> dict:
         """Random transform parameters for one image of `img_shape` (Keras' keys).
@@ -280,6 +271,3 @@ class ImageDataGenerator(FlowMethods):
         return from_last(
             config.data_format, ImageAugmentation(config, self.fitted_stats())(batch, rng)
         )
-
-    def _check_fitted(self) -> None:
-        check_fitted(self.config(), self.fitted_stats())
