@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 Batch = tuple[Any, ...]
 
-__all__ = ["Batch", "Source", "as_float32", "draw_seed", "num_batches"]
+__all__ = ["Batch", "Source", "as_float32", "check_batch_size", "draw_seed", "num_batches"]
 
 
 class Source:
@@ -186,6 +186,13 @@ def num_batches(source: Any) -> int | None:
         return len(source)
     except TypeError:
         return None
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """`batch_size` as an int, refusing anything but a positive integer."""
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def as_float32(a: Any, what: str) -> np.ndarray:

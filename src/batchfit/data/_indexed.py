@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._base import Batch, Source, check_batch_size, draw_seed
 from batchfit.data._order import epoch_permutation
 
 __all__ = ["BatchTransform", "IndexedSource", "check_batch_size"]
@@ -35,13 +35,6 @@ __all__ = ["BatchTransform", "IndexedSource", "check_batch_size"]
 #: `load` hands it rows the source owns), drawing randomness only from `rng`.
 BatchTransform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 Rows = slice | np.ndarray
-
-
-def check_batch_size(batch_size: Any) -> int:
-    """`batch_size` as an int, refusing anything but a positive integer."""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
 
 
 class IndexedSource(Source):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._base import Batch, Source, check_batch_size, draw_seed
 from batchfit.data._nodes import Chunk, Parts, batch_rows, check_finite, shuffle_rows
 from batchfit.data._order import SHUFFLE_BUFFER_STREAM, epoch_rng, unit_order
 from batchfit.data._prefetch import Prefetcher
@@ -134,15 +134,13 @@ class StreamSource(Source):
     ) -> None:
         """The shared options (`StreamOptions` in `_options.py`), checked and defaulted here."""
         super().__init__()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = check_batch_size(batch_size)
         if not isinstance(shuffle_buffer, (int, np.integer)) or shuffle_buffer < 0:
             raise ValueError(f"shuffle_buffer must be an integer >= 0, got {shuffle_buffer!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
             raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
         check_choice("on_nan", on_nan, ("raise", "skip"))
         check_choice("x_format", x_format, ("array", "dict"))
-        self.batch_size = int(batch_size)
         self.shuffle_buffer = int(shuffle_buffer)
         self.shuffle = bool(shuffle_buffer > 0 if shuffle is None else shuffle)
         self.seed = int(draw_seed() if seed is None and self.shuffle else seed or 0)
