@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from batchfit.data import IndexedSource
 from batchfit.data._arrays import to_array
-from batchfit.data._base import Batch
-from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
+from batchfit.data._base import Batch, check_batch_size
+from batchfit.data._indexed import BatchTransform
 from batchfit.preprocessing._fitting import check_images
 from batchfit.transforms._image import from_last, to_last
 
@@ -51,7 +52,7 @@ class KerasIteratorMixin:
         """Restart the current epoch from its first batch."""
         source: Any = self
         self._next_iter = None
-        source._batches_done = 0
+        source.rewind()
 
 
 class ArrayFlow(KerasIteratorMixin, IndexedSource):
