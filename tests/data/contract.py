@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "assert_batches_equal",
     "assert_no_new_threads",
+    "check_epochs_and_shards",
     "check_resumable",
     "epoch_batches",
     "rows_of",
@@ -108,3 +109,27 @@ def assert_no_new_threads(before: set[threading.Thread], timeout: float = 5.0) -
             break
         time.sleep(0.01)
     assert not extra, f"threads left running: {[t.name for t in extra]}"
+
+
+def check_epochs_and_shards(
+    factory: Callable[[], Any],
+    ids_of: Callable[[Sequence[Any]], np.ndarray],
+    expected_ids: np.ndarray,
+    *,
+    worlds: Sequence[int] = (2, 3),
+) -> None:
+    """An epoch repeats bit for bit, holds every row once, and its count is `len()`;
+    shards of every world size are disjoint and together complete.
+
+    `ids_of(batches)` names the rows of a list of batches (e.g. a row-id column).
+    """
+    source = factory()
+    first, again = epoch_batches(source, 2), epoch_batches(source, 2)
+    assert_batches_equal(again, first, "the same epoch twice")
+    if source.num_batches is not None:
+        assert len(first) == source.num_batches == len(source)
+    np.testing.assert_array_equal(np.sort(ids_of(first)), np.sort(expected_ids))
+    for world in worlds:
+        parts = [ids_of(epoch_batches(source.shard(r, world), 1)) for r in range(world)]
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.sort(expected_ids))
+    source.close()

@@ -1,6 +1,9 @@
 """Batch sources for `fit`, `evaluate` and `predict`: arrays, files, streams.
 
 Every source follows NOTE [ The source contract ] in `batchfit.data._base`.
+Three bases carry it: `IndexedSource` (n rows read by position: arrays,
+image folders, flows), `StreamSource` (units read in order: csv, parquet,
+npy, frames) and `SourceWrapper` (a source made from another).
 """
 
 from __future__ import annotations
@@ -10,10 +13,15 @@ from typing import Any
 
 from batchfit.data._arrays import ArraySource, arrays
 from batchfit.data._base import Source, num_batches
+from batchfit.data._indexed import IndexedSource
+from batchfit.data._ranks import shard_for_ranks
+from batchfit.data._wrapper import SourceWrapper
 
 __all__ = [
     "ArraySource",
+    "IndexedSource",
     "Source",
+    "SourceWrapper",
     "arrays",
     "csv",
     "frames",
@@ -22,6 +30,7 @@ __all__ = [
     "npy",
     "num_batches",
     "parquet",
+    "shard_for_ranks",
 ]
 
 # Sources with heavier imports load on first use.

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._base import Batch
+from batchfit.data._indexed import IndexedSource, check_batch_size
+from batchfit.data._order import epoch_permutation
 
 __all__ = ["ArraySource", "arrays", "epoch_permutation", "to_array"]
-
-
-def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled order of `n` samples in `epoch`: a pure function of its arguments."""
-    return np.random.default_rng((int(seed), int(epoch))).permutation(n)
 
 
 def to_array(a: Any, what: str) -> Any:
@@ -81,14 +78,16 @@ def _take(a: Any, index: Any) -> Any:
     return a[index]
 
 
-class ArraySource(Source):
+class ArraySource(IndexedSource):
     """Batches over arrays held in memory, optionally shuffled each epoch.
 
-    Order is `epoch_permutation(n, seed, epoch)` when shuffling, else the
-    natural order; a shard takes every `world_size`-th position of that order.
+    An `IndexedSource` (NOTE [ Indexed sources ]): the order is
+    `epoch_permutation(n, seed, epoch)` when shuffling, else the natural
+    order (batches are then views); a shard takes every `world_size`-th
+    position of that order.
     """
 
-    batch_size: int
+    rows_as_slices = True
 
     def __init__(
         self,
@@ -100,20 +99,16 @@ class ArraySource(Source):
         shuffle: bool = False,
         seed: int | None = None,
         drop_remainder: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
     ) -> None:
-        super().__init__()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_batch_size(batch_size)
         if isinstance(x, (list, tuple)) and x and not np.isscalar(x[0]) and _nested_arrays(x):
-            self.x: Any = type(x)(to_array(v, f"x[{i}]") for i, v in enumerate(x))
+            x = type(x)(to_array(v, f"x[{i}]") for i, v in enumerate(x))
         else:
-            self.x = to_array(x, "x")
-        self.y = to_array(y, "y")
-        self.sample_weight = to_array(sample_weight, "sample_weight")
-        n = _length(self.x)
-        for name, arr in (("y", self.y), ("sample_weight", self.sample_weight)):
+            x = to_array(x, "x")
+        y = to_array(y, "y")
+        sample_weight = to_array(sample_weight, "sample_weight")
+        n = _length(x)
+        for name, arr in (("y", y), ("sample_weight", sample_weight)):
             if arr is not None and _length(arr) != n:
                 raise ValueError(
                     f"x and {name} must have the same number of samples, "
@@ -121,62 +116,18 @@ class ArraySource(Source):
                 )
         if n == 0:
             raise ValueError("x is empty: there are no samples to iterate over")
-        self.n = n
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        if seed is None:
-            seed = draw_seed() if shuffle else 0
-        self.seed = int(seed)
-        self.drop_remainder = bool(drop_remainder)
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        self.rank, self.world_size = int(rank), int(world_size)
-
-    def _rows(self) -> int:
-        total = self.n // self.world_size
-        return total + (1 if self.rank < self.n % self.world_size else 0)
-
-    def _num_batches(self) -> int:
-        rows = self._rows()
-        return rows // self.batch_size if self.drop_remainder else -(-rows // self.batch_size)
-
-    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
-        bs = self.batch_size
-        order: np.ndarray | None = None
-        if self.shuffle:
-            order = epoch_permutation(self.n, self.seed, epoch)
-        if self.world_size > 1:
-            base = order if order is not None else np.arange(self.n)
-            order = base[self.rank :: self.world_size]
-        parts = (
-            [self.x, self.y] if self.sample_weight is None else [self.x, self.y, self.sample_weight]
+        if seed is None and not shuffle:
+            seed = 0  # no draw: the order does not depend on it, and there is no transform
+        super().__init__(
+            n, batch_size=batch_size, shuffle=shuffle, seed=seed, drop_remainder=drop_remainder
         )
-        if self.y is None and self.sample_weight is None:
-            parts = [self.x]
-        rows = self._rows()
-        for b in range(skip_batches, self._num_batches()):
-            start, stop = b * bs, min((b + 1) * bs, rows)
-            index: Any = slice(start, stop) if order is None else order[start:stop]
-            yield tuple(_take(p, index) for p in parts)
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        self._parts = [p for p in (y, sample_weight) if p is not None]
+        if sample_weight is not None and y is None:
+            self._parts = [None, sample_weight]  # (x, None, w): the weights keep their place
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.seed = int(state.get("seed", self.seed))
-
-    def shard(self, rank: int, world_size: int) -> ArraySource:
-        return ArraySource(
-            self.x,
-            self.y,
-            self.sample_weight,
-            batch_size=self.batch_size,
-            shuffle=self.shuffle,
-            seed=self.seed,
-            drop_remainder=self.drop_remainder,
-            rank=rank,
-            world_size=world_size,
-        )
+    def load(self, rows: slice | np.ndarray) -> Batch:
+        return tuple(_take(p, rows) for p in (self.x, *self._parts))
 
 
 def _nested_arrays(x: Sequence[Any]) -> bool:
@@ -184,39 +135,22 @@ def _nested_arrays(x: Sequence[Any]) -> bool:
     return all(len(getattr(v, "shape", ())) >= 1 for v in x)
 
 
-def arrays(
-    x: Any,
-    y: Any = None,
-    sample_weight: Any = None,
-    *,
-    batch_size: int = 32,
-    shuffle: bool = False,
-    seed: int | None = None,
-    drop_remainder: bool = False,
-) -> ArraySource:
+def arrays(x: Any, y: Any = None, sample_weight: Any = None, **options: Any) -> ArraySource:
     """Batches of in-memory NumPy/torch/pandas data.
 
     Args:
         x: features (array, tensor, DataFrame, or a dict/tuple of them).
         y: targets, or None.
         sample_weight: one weight per sample, or None.
-        batch_size: rows per batch; the last batch may be smaller.
-        shuffle: reshuffle every epoch (order from `seed` and the epoch).
-        seed: shuffle seed; drawn once from torch's global generator when None,
-            so `torch.manual_seed` makes the run reproducible.
-        drop_remainder: drop the last partial batch.
+        **options: `ArraySource`'s keywords: `batch_size` (32; the last batch
+            may be smaller), `shuffle` (False; reshuffle every epoch, the order
+            from `seed` and the epoch), `seed` (drawn once from torch's global
+            generator when None, so `torch.manual_seed` makes the run
+            reproducible), `drop_remainder` (False: keep the last partial batch).
 
     Example:
         >>> src = arrays(np.zeros((10, 3)), np.ones(10), batch_size=4)
         >>> [b[0].shape[0] for b in src]
         [4, 4, 2]
     """
-    return ArraySource(
-        x,
-        y,
-        sample_weight,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        drop_remainder=drop_remainder,
-    )
+    return ArraySource(x, y, sample_weight, **options)

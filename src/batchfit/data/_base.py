@@ -16,30 +16,54 @@ so a resumed run recomputes the order and skips what it already consumed.
 or non-finite); file sources reset it when an epoch starts. `close()` ends
 any background thread; a consumer that stops early needs no `close()`, since
 dropping or closing its iterator ends the epoch's thread.
-File and stream sources share one pipeline: NOTE [ The streaming pipeline ]
-in `_stream.py`, with order and sharding in NOTE [ Order and sharding ].
+`shard(rank, world_size)` gives a source over a disjoint part of the data
+(all ranks together read it once); `replayable` says whether every pass on
+every rank yields the same batches.
+
+Three bases implement the contract, and `tests/data/contract.py` checks
+every source built on them:
+- `IndexedSource` (`_indexed.py`, NOTE [ Indexed sources ]): `n` rows read by
+  position plus an optional transform: arrays, image folders, flows;
+- `StreamSource` (`_stream.py`, NOTE [ The streaming pipeline ]): units read
+  in order through a shuffle buffer: csv, parquet, npy, frames;
+- `SourceWrapper` (`_wrapper.py`, NOTE [ Wrapping a source ]): a source made
+  from another, whose position, state and shard are the inner source's.
+Order and sharding of all of them: NOTE [ Order and sharding ] in `_order.py`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from batchfit.data._order import check_shard
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 Batch = tuple[Any, ...]
 
-__all__ = ["Batch", "Source", "as_float32", "draw_seed", "num_batches"]
+__all__ = ["Batch", "Source", "as_float32", "check_batch_size", "draw_seed", "num_batches"]
 
 
 class Source:
     """Base class of batch sources (see NOTE [ The source contract ]).
 
     Subclasses implement `_iter_epoch(epoch, skip_batches)` and, when the
-    number of batches is cheap to know, `_num_batches()`.
+    number of batches is cheap to know, `_num_batches()`. A source that can
+    shard sets `shardable = True` and reads `self.rank`/`self.world_size`;
+    `shard` copies it and calls `_on_shard()` on the copy (NOTE [ Order and
+    sharding ] in `_order.py` lists the ways sources split their data).
     """
 
     batch_size: int | None = None
+    #: whether `shard` may copy this source onto a part of its data
+    shardable: bool = False
+    rank: int = 0
+    world_size: int = 1
 
     def __init__(self) -> None:
         self._epoch = 0
@@ -120,11 +144,34 @@ class Source:
         True for files, arrays and data made by a function; False for a one-shot
         iterator or a user's own loader, whose data may differ between ranks.
         """
-        return type(self).shard is not Source.shard
+        return self.shardable or type(self).shard is not Source.shard
 
-    def shard(self, rank: int, world_size: int) -> Source:
-        """A source over a disjoint part of the data; all ranks together cover it once."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be sharded")
+    def shard(self, rank: int, world_size: int) -> Self:
+        """A source over a disjoint part of the data; all ranks together cover it once.
+
+        The shard starts at the beginning of the current epoch, with its own
+        counters and threads; the data and settings (seed included) are shared.
+
+        Raises:
+            NotImplementedError: the source cannot be sharded (e.g. a user's loader).
+            ValueError: `rank` is not in `[0, world_size)`, or the data is a
+                one-shot iterator that shards cannot share.
+        """
+        if not self.shardable:
+            raise NotImplementedError(f"{type(self).__name__} cannot be sharded")
+        check_shard(rank, world_size)
+        self._check_can_shard()
+        clone = copy.copy(self)
+        clone.rank, clone.world_size = int(rank), int(world_size)
+        clone._batches_done, clone.stats = 0, {}
+        clone._on_shard()
+        return clone
+
+    def _check_can_shard(self) -> None:
+        """Raise ValueError when this source's data cannot be split (a one-shot iterator)."""
+
+    def _on_shard(self) -> None:
+        """On a new shard: drop what the original's iterations own; redo what the shard changes."""
 
     def close(self) -> None:
         """Release threads and files; iterating again reopens them."""
@@ -139,6 +186,13 @@ def num_batches(source: Any) -> int | None:
         return len(source)
     except TypeError:
         return None
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """`batch_size` as an int, refusing anything but a positive integer."""
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def as_float32(a: Any, what: str) -> np.ndarray:

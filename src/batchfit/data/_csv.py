@@ -20,7 +20,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,8 +35,12 @@ from batchfit.data._csv_cuts import (
 )
 from batchfit.data._files import PathsOrGlob, expand_paths, open_binary
 from batchfit.data._nodes import Chunk
+from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_units
 from batchfit.data._stream import StreamSource, check_choice, resolve_columns
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CsvSource", "csv"]
 
@@ -54,31 +58,13 @@ class CsvSource(StreamSource):
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
         *,
-        sample_weight: str | None = None,
-        batch_size: int = 32,
-        shuffle_buffer: int = 0,
-        shuffle: bool | None = None,
-        seed: int | None = None,
-        drop_remainder: bool = False,
         on_bad_rows: str = "raise",
-        on_nan: str = "raise",
         delimiter: str = ",",
-        x_format: str = "array",
         block_bytes: int = 8 << 20,
-        prefetch: int = 2,
         newlines_in_values: bool = True,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            shuffle_buffer=shuffle_buffer,
-            shuffle=shuffle,
-            seed=seed,
-            drop_remainder=drop_remainder,
-            on_nan=on_nan,
-            x_format=x_format,
-            prefetch=prefetch,
-            name="csv",
-        )
+        super().__init__(name="csv", **options)
         check_choice("on_bad_rows", on_bad_rows, ("raise", "skip"))
         if not isinstance(block_bytes, int) or block_bytes < 1:
             raise ValueError(f"block_bytes must be a positive integer, got {block_bytes!r}")
@@ -96,7 +82,7 @@ class CsvSource(StreamSource):
                     f"{self.column_names} versus {names}"
                 )
         self.columns = resolve_columns(
-            self.column_names, target, features, sample_weight, self.files[0]
+            self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
         self._check_types()
         import polars as pl

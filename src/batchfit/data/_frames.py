@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from batchfit.data._base import draw_seed
 from batchfit.data._nodes import Chunk, stripe_rows
+from batchfit.data._options import FramesOptions
 from batchfit.data._stream import Columns, StreamSource, resolve_columns, stack_columns
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FramesSource", "frames"]
 
@@ -63,28 +67,11 @@ class FramesSource(StreamSource):
         frames: Iterable[Any] | Callable[[], Iterable[Any]],
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
-        *,
-        sample_weight: str | None = None,
-        batch_size: int = 32,
-        shuffle_buffer: int = 0,
-        seed: int | None = None,
-        drop_remainder: bool = False,
-        on_nan: str = "raise",
-        x_format: str = "array",
-        prefetch: int = 2,
+        **options: Unpack[FramesOptions],
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            shuffle_buffer=shuffle_buffer,
-            shuffle=False,  # the chunk order is the iterator's
-            seed=seed,
-            drop_remainder=drop_remainder,
-            on_nan=on_nan,
-            x_format=x_format,
-            prefetch=prefetch,
-            name="frames",
-        )
-        if shuffle_buffer and seed is None:
+        # the chunk order is the iterator's, so `shuffle` is not an option here
+        super().__init__(name="frames", shuffle=False, **options)
+        if self.shuffle_buffer and options.get("seed") is None:
             self.seed = draw_seed()
         if callable(frames):
             self._factory: Callable[[], Iterable[Any]] | None = frames
@@ -98,7 +85,7 @@ class FramesSource(StreamSource):
             )
         self._one_shot = self._factory is None and iter(frames) is frames  # type: ignore[arg-type]
         self._used = False
-        self._target, self._features, self._weight = target, features, sample_weight
+        self._target, self._features = target, features
         self._units = [None]
 
     def _compute_units(self) -> list[Any]:
@@ -122,7 +109,7 @@ class FramesSource(StreamSource):
             where = f"frame chunk {number}"
             if self.columns is None:
                 self.columns = resolve_columns(
-                    names, self._target, self._features, self._weight, where
+                    names, self._target, self._features, self.sample_weight_column, where
                 )
             else:
                 missing = [c for c in self.columns.needed if c not in names]
@@ -147,16 +134,13 @@ class FramesSource(StreamSource):
     def replayable(self) -> bool:
         return not self._one_shot
 
-    def shard(self, rank: int, world_size: int) -> FramesSource:
-        """Every `world_size`-th row, from `rank` on (each shard reads all chunks)."""
+    def _check_can_shard(self) -> None:
+        """Shards each read every chunk, so a one-shot iterator cannot serve them."""
         if self._one_shot:
             raise ValueError(
                 "a one-shot iterator cannot be shared by shards; pass a function returning "
                 "a fresh iterator, e.g. frames(lambda: pd.read_csv(path, chunksize=n), ...)"
             )
-        clone = super().shard(rank, world_size)
-        assert isinstance(clone, FramesSource)
-        return clone
 
     def _chunks(self, units: list[Any]) -> Iterator[Chunk]:
         return stripe_rows(super()._chunks(units), self.rank, self.world_size)

@@ -16,11 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
-
 from batchfit.data._base import Batch, Source, as_float32
-from batchfit.data._nodes import batch_rows
-from batchfit.data._order import check_shard
+from batchfit.data._nodes import Chunk, batch_rows, stripe_rows
 from batchfit.data._prefetch import Prefetcher
 
 __all__ = ["GeneratorSource", "generator"]
@@ -47,6 +44,16 @@ def _as_batch(item: Any, number: int) -> Batch:
     return tuple(out)
 
 
+def _array_chunks(batches: Iterator[Batch]) -> Iterator[Chunk]:
+    for batch in batches:
+        if any(isinstance(p, dict) for p in batch):
+            raise TypeError(
+                "generator(batch_size=...) cannot re-batch dict inputs; "
+                "yield arrays or leave batch_size=None"
+            )
+        yield Chunk(batch)
+
+
 class GeneratorSource(Source):
     """Batches from a generator; build it with `batchfit.data.generator`."""
 
@@ -69,7 +76,6 @@ class GeneratorSource(Source):
             )
         self.batch_size = batch_size
         self.prefetch = prefetch
-        self.rank, self.world_size = 0, 1
         self._data = data
         self._live = not callable(data) and iter(data) is data
         self._replay = False
@@ -86,21 +92,10 @@ class GeneratorSource(Source):
                 if n % self.world_size == self.rank:
                     yield batch
             return
-        rows = self._rows(batches)
-        yield from batch_rows(rows, self.batch_size, drop_remainder=False)
-
-    def _rows(self, batches: Iterator[Batch]) -> Iterator[tuple[np.ndarray, ...]]:
-        seen = 0
-        for batch in batches:
-            if any(isinstance(p, dict) for p in batch):
-                raise TypeError(
-                    "generator(batch_size=...) cannot re-batch dict inputs; "
-                    "yield arrays or leave batch_size=None"
-                )
-            n = len(batch[0])
-            keep = np.arange((self.rank - seen) % self.world_size, n, self.world_size)
-            seen += n
-            yield tuple(p[keep] for p in batch)
+        rows = stripe_rows(_array_chunks(batches), self.rank, self.world_size)
+        yield from batch_rows(
+            (chunk.parts for chunk in rows), self.batch_size, drop_remainder=False
+        )
 
     def _open(self) -> Iterator[Batch]:
         items = self._data() if callable(self._data) else self._data
@@ -144,14 +139,16 @@ class GeneratorSource(Source):
     def replayable(self) -> bool:
         return not self._live
 
-    def shard(self, rank: int, world_size: int) -> GeneratorSource:
+    shardable = True
+
+    def _check_can_shard(self) -> None:
         """Every `world_size`-th batch (or row, when re-batching), from `rank` on."""
-        check_shard(rank, world_size)
         if self._live:
             raise ValueError("a one-shot iterator cannot be sharded; pass a function returning one")
-        clone = GeneratorSource(self._data, batch_size=self.batch_size, prefetch=self.prefetch)
-        clone.rank, clone.world_size = rank, world_size
-        return clone
+
+    def _on_shard(self) -> None:
+        self._replay = self._closed = False
+        self._stream = self._stream_iter = self._epoch_prefetcher = None
 
     def close(self) -> None:
         """Stop the prefetch threads (a live stream cannot be iterated afterwards)."""

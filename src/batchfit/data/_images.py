@@ -8,23 +8,25 @@ sorted files as the validation subset.
 
 from __future__ import annotations
 
-import copy
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from batchfit.data._arrays import epoch_permutation
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._base import Batch
+from batchfit.data._indexed import BatchTransform, IndexedSource, check_batch_size
+from batchfit.data._threads import executor
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolderSource", "images"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolderSource", "ImageOptions", "image_options", "images"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 _CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
 _COLOR_MODES = {"grayscale": ("L", 1), "rgb": ("RGB", 3), "rgba": ("RGBA", 4)}
-Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Transform = BatchTransform
 
 
 def _list_files(
@@ -62,8 +64,52 @@ def _list_files(
     return list(classes), paths, labels
 
 
-class ImageFolderSource(Source):
-    """Batches `(images, labels)` from a class-per-subfolder tree (see `images`)."""
+class ImageOptions(TypedDict, total=False):
+    """Keyword options of `images` and the image sources, declared once (defaults below).
+
+    `flow_from_directory` and `flow_from_dataframe` take these too, with
+    Keras' positional order, and pass them on with `image_options(locals())`.
+    """
+
+    target_size: tuple[int, int]
+    color_mode: str
+    classes: Sequence[str] | None
+    class_mode: str | None
+    batch_size: int
+    shuffle: bool
+    seed: int | None
+    validation_split: float
+    subset: str | None
+    interpolation: str
+    keep_aspect_ratio: bool
+    on_bad_files: str
+    follow_links: bool
+
+
+IMAGE_DEFAULTS: ImageOptions = {
+    "target_size": (256, 256),
+    "color_mode": "rgb",
+    "classes": None,
+    "class_mode": "categorical",
+    "batch_size": 32,
+    "shuffle": True,
+    "seed": None,
+    "validation_split": 0.0,
+    "subset": None,
+    "interpolation": "nearest",
+    "keep_aspect_ratio": False,
+    "on_bad_files": "raise",
+    "follow_links": False,
+}
+
+
+class ImageFolderSource(IndexedSource):
+    """Batches `(images, labels)` from a class-per-subfolder tree (see `images`).
+
+    An `IndexedSource` (NOTE [ Indexed sources ]) whose `load` decodes the
+    batch's files in the shared thread pool, one batch ahead; `transform`
+    (an `ImageDataGenerator`'s augmentation) gets channels-last float32.
+    """
 
     #: per-image weights, yielded as a third batch element when set
     sample_weights: np.ndarray | None = None
@@ -73,41 +119,36 @@ class ImageFolderSource(Source):
         self,
         directory: str | os.PathLike[str],
         *,
-        target_size: tuple[int, int] = (256, 256),
-        color_mode: str = "rgb",
-        classes: Sequence[str] | None = None,
-        class_mode: str | None = "categorical",
-        batch_size: int = 32,
-        shuffle: bool = True,
-        seed: int | None = None,
-        follow_links: bool = False,
-        validation_split: float = 0.0,
-        subset: str | None = None,
-        interpolation: str = "nearest",
-        keep_aspect_ratio: bool = False,
-        on_bad_files: str = "raise",
         transform: Transform | None = None,
         data_format: str = "channels_last",
         dtype: Any = "float32",
-        rank: int = 0,
-        world_size: int = 1,
+        **options: Unpack[ImageOptions],
     ) -> None:
-        super().__init__()
+        """See `images` for `options`; `transform`, `data_format` and `dtype` are a flow's."""
+        unknown = sorted(set(options) - set(IMAGE_DEFAULTS))
+        if unknown:
+            raise TypeError(f"unexpected image option {unknown[0]!r}")
+        settings: ImageOptions = {**IMAGE_DEFAULTS, **options}
+        target_size, color_mode = settings["target_size"], settings["color_mode"]
+        class_mode, batch_size = settings["class_mode"], settings["batch_size"]
+        subset, validation_split = settings["subset"], settings["validation_split"]
+        on_bad_files = settings["on_bad_files"]
         if class_mode not in self.class_modes:
             raise ValueError(f"class_mode must be one of {self.class_modes}, got {class_mode!r}")
         if color_mode not in _COLOR_MODES:
             raise ValueError(f"color_mode must be one of {tuple(_COLOR_MODES)}, got {color_mode!r}")
         if on_bad_files not in ("raise", "skip"):
             raise ValueError(f'on_bad_files must be "raise" or "skip", got {on_bad_files!r}')
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_batch_size(batch_size)
         if len(target_size) != 2 or min(target_size) < 1:
             raise ValueError(f"target_size must be (height, width), got {target_size!r}")
         from PIL import Image
 
-        self._resample = _pil_filter(Image, interpolation)
+        self._resample = _pil_filter(Image, settings["interpolation"])
         self.directory = os.fspath(directory)
-        self.class_names, paths, labels = self._list(classes, class_mode, follow_links)
+        self.class_names, paths, labels = self._list(
+            settings["classes"], class_mode, settings["follow_links"]
+        )
         self.class_indices = {name: i for i, name in enumerate(self.class_names)}
         if class_mode == "binary" and len(self.class_names) != 2:
             raise ValueError(
@@ -127,21 +168,22 @@ class ImageFolderSource(Source):
                 f"found no image files ({', '.join(IMAGE_EXTENSIONS)}) in "
                 f"{self._where()}" + (f" for subset {subset!r}" if subset else "")
             )
+        super().__init__(
+            len(paths),
+            batch_size=batch_size,
+            shuffle=settings["shuffle"],
+            seed=settings["seed"],
+            transform=transform,
+        )
         self.filepaths = paths
         self.classes = np.asarray(labels, np.int64)
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.color_mode, self.class_mode = color_mode, class_mode
-        self.batch_size = int(batch_size)
-        self._rows_per_batch = int(batch_size)  # typed int, unlike the base attribute
-        self.shuffle = bool(shuffle)
-        self.seed = int(draw_seed() if seed is None else seed)
-        self.keep_aspect_ratio = bool(keep_aspect_ratio)
+        self.keep_aspect_ratio = bool(settings["keep_aspect_ratio"])
         self.on_bad_files = on_bad_files
-        self.transform = transform
         self.data_format = data_format
         self.dtype = np.dtype(dtype)
         self.bad_files: list[str] = []
-        self.rank, self.world_size = int(rank), int(world_size)
 
     def _list(
         self, classes: Sequence[str] | None, class_mode: str | None, follow_links: bool
@@ -175,8 +217,6 @@ class ImageFolderSource(Source):
     def samples(self) -> int:
         return len(self.filepaths)
 
-    n = samples
-
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
@@ -188,21 +228,6 @@ class ImageFolderSource(Source):
     @property
     def labels(self) -> np.ndarray:
         return self.classes
-
-    def _order(self, epoch: int) -> np.ndarray:
-        order = (
-            epoch_permutation(self.samples, self.seed, epoch)
-            if self.shuffle
-            else np.arange(self.samples)
-        )
-        return order[self.rank :: self.world_size]
-
-    def _num_batches(self) -> int:
-        rows = len(range(self.rank, self.samples, self.world_size))
-        return -(-rows // self._rows_per_batch)
-
-    def __len__(self) -> int:
-        return self._num_batches()
 
     def _load(self, path: str) -> np.ndarray | None:
         from PIL import Image, UnidentifiedImageError
@@ -224,15 +249,17 @@ class ImageFolderSource(Source):
             ) from err
         return arr.reshape(self.target_size[0], self.target_size[1], channels)
 
-    def _submit(self, order: np.ndarray, index: int) -> list[Future[np.ndarray | None]]:
-        from batchfit.transforms._affine import _executor, num_threads
+    def start_load(self, rows: Any) -> Callable[[], Batch]:
+        """Decode the files of `rows` in the shared pool; the function collects the batch."""
+        pool = executor()
+        pending = [pool.submit(self._load, self.filepaths[r]) for r in rows]
+        return lambda: self._collect(rows, [f.result() for f in pending])
 
-        pool = _executor(num_threads())
-        rows = order[index * self._rows_per_batch : (index + 1) * self._rows_per_batch]
-        return [pool.submit(self._load, self.filepaths[r]) for r in rows]
+    def load(self, rows: Any) -> Batch:
+        return self._collect(rows, [self._load(self.filepaths[r]) for r in rows])
 
-    def _assemble(self, order: np.ndarray, epoch: int, index: int, decoded: list[Any]) -> Batch:
-        rows = order[index * self._rows_per_batch : (index + 1) * self._rows_per_batch]
+    def _collect(self, rows: np.ndarray, decoded: list[Any]) -> Batch:
+        """`(x, y[, w])` of the images decoded, x channels-last float32; bad files are noted."""
         keep = [i for i, img in enumerate(decoded) if img is not None]
         for i, img in enumerate(decoded):
             if img is None and self.filepaths[rows[i]] not in self.bad_files:
@@ -245,54 +272,26 @@ class ImageFolderSource(Source):
             if keep
             else np.zeros((0, h, w, channels), np.float32)
         )
-        if self.transform is not None and len(x):
-            key = (
-                (self.seed, epoch, index)
-                if self.world_size == 1
-                else (self.seed, epoch, index, self.rank)
-            )
-            x = self.transform(x, np.random.default_rng(key))
-        x = x.astype(self.dtype, copy=False)
+        if self.class_mode in (None, "input"):
+            return (x,)  # "input" targets are the images after the transform (`finish`)
+        y = self._targets(rows)
+        return (x, y) if self.sample_weights is None else (x, y, self.sample_weights[rows])
+
+    def finish(self, batch: Batch, rows: Any, epoch: int, index: int) -> Batch:
+        x = batch[0].astype(self.dtype, copy=False)
         if self.data_format == "channels_first":
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        if self.class_mode is None:
-            return (x,)
-        y = x.copy() if self.class_mode == "input" else self._targets(rows)
-        if self.sample_weights is not None:
-            return (x, y, self.sample_weights[rows])
-        return (x, y)
-
-    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
-        order = self._order(epoch)
-        count = self._num_batches()
-        # Decode one batch ahead: Pillow releases the GIL while the step runs.
-        pending = self._submit(order, skip_batches) if skip_batches < count else None
-        for index in range(skip_batches, count):
-            assert pending is not None  # submitted for every index < count
-            decoded = [f.result() for f in pending]
-            pending = self._submit(order, index + 1) if index + 1 < count else None
-            yield self._assemble(order, epoch, index, decoded)
+        if self.class_mode == "input":
+            return (x, x.copy())
+        return (x, *batch[1:])
 
     @property
     def bad_file_count(self) -> int:
         """Unreadable files skipped so far (with `on_bad_files="skip"`)."""
         return len(self.bad_files)
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.seed = int(state.get("seed", self.seed))
-
-    def shard(self, rank: int, world_size: int) -> ImageFolderSource:
-        """Every `world_size`-th image of each epoch's order, from `rank` on (no re-listing)."""
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        clone = copy.copy(self)
-        Source.__init__(clone)
-        clone.rank, clone.world_size = int(rank), int(world_size)
-        clone.bad_files = []
-        return clone
+    def _on_shard(self) -> None:
+        self.bad_files = []
 
 
 def _split(labels: list[int], split: float, subset: str) -> list[int]:
@@ -326,23 +325,12 @@ def _centre_crop(img: Any, target_size: tuple[int, int]) -> Any:
     return img.crop((left, top, left + crop_w, top + crop_h))
 
 
-def images(
-    directory: str | os.PathLike[str],
-    *,
-    target_size: tuple[int, int] = (256, 256),
-    color_mode: str = "rgb",
-    classes: Sequence[str] | None = None,
-    class_mode: str | None = "categorical",
-    batch_size: int = 32,
-    shuffle: bool = True,
-    seed: int | None = None,
-    validation_split: float = 0.0,
-    subset: str | None = None,
-    interpolation: str = "nearest",
-    keep_aspect_ratio: bool = False,
-    on_bad_files: str = "raise",
-    follow_links: bool = False,
-) -> ImageFolderSource:
+def image_options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `ImageOptions` among `arguments` (e.g. a function's `locals()`)."""
+    return {k: v for k, v in arguments.items() if k in IMAGE_DEFAULTS}
+
+
+def images(directory: str | os.PathLike[str], **options: Unpack[ImageOptions]) -> ImageFolderSource:
     """Stream a class-per-subfolder image tree as `(images, labels)` batches, no augmentation.
 
     Images are float32 `(N, H, W, C)` with values 0..255, resized to
@@ -352,24 +340,20 @@ def images(
     are ignored; unreadable ones raise naming the file, or with
     `on_bad_files="skip"` are skipped and counted in `source.bad_files`.
 
+    Args:
+        directory: the root; each subfolder is a class.
+        **options: `ImageOptions`: `target_size` ((256, 256)), `color_mode`
+            ("rgb"), `classes`, `class_mode` ("categorical"), `batch_size` (32),
+            `shuffle` (True), `seed`, `validation_split` and `subset`,
+            `interpolation` ("nearest"), `keep_aspect_ratio`, `on_bad_files`
+            ("raise"), `follow_links`.
+
     Example:
         >>> train = images("photos/", target_size=(224, 224), validation_split=0.2,
         ...                subset="training", seed=0)
         >>> model.fit(train, epochs=10)
     """
-    return ImageFolderSource(
-        directory,
-        target_size=target_size,
-        color_mode=color_mode,
-        classes=classes,
-        class_mode=class_mode,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        validation_split=validation_split,
-        subset=subset,
-        interpolation=interpolation,
-        keep_aspect_ratio=keep_aspect_ratio,
-        on_bad_files=on_bad_files,
-        follow_links=follow_links,
-    )
+    unknown = sorted(set(options) - set(IMAGE_DEFAULTS))
+    if unknown:  # the source takes a flow's `transform` too; images() does not
+        raise TypeError(f"images() got an unexpected keyword argument {unknown[0]!r}")
+    return ImageFolderSource(directory, **options)

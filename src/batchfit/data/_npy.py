@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from batchfit.data._nodes import Chunk
+from batchfit.data._options import NpyOptions
 from batchfit.data._order import shard_rows
 from batchfit.data._stream import StreamSource
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["NpySource", "npy"]
 
@@ -47,26 +51,10 @@ class NpySource(StreamSource):
         y_path: str | os.PathLike[str] | None = None,
         sample_weight_path: str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = 32,
-        shuffle_buffer: int = 0,
-        shuffle: bool | None = None,
-        seed: int | None = None,
-        drop_remainder: bool = False,
-        on_nan: str = "raise",
         block_rows: int = 65_536,
-        prefetch: int = 2,
+        **options: Unpack[NpyOptions],
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            shuffle_buffer=shuffle_buffer,
-            shuffle=shuffle,
-            seed=seed,
-            drop_remainder=drop_remainder,
-            on_nan=on_nan,
-            x_format="array",
-            prefetch=prefetch,
-            name="npy",
-        )
+        super().__init__(name="npy", x_format="array", sample_weight=None, **options)
         if not isinstance(block_rows, int) or block_rows < 1:
             raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}")
         self.block_rows = block_rows

@@ -1,20 +1,37 @@
 """Sample order and sharding as pure functions of (seed, epoch, rank, world_size).
 
 NOTE [ Order and sharding ]
-A file source cuts its data into *units* (CSV byte ranges, Parquet row-group
-slices, npy row blocks) that it can read independently. Which units a rank
-owns is fixed at construction (`shard_rows` or `shard_units`), so the shard's
-size never changes between epochs. Each epoch visits the rank's units in the
-order `unit_order(...)` gives and passes the rows through a shuffle buffer
-seeded by `epoch_rng(...)`. Nothing else is random, so a resumed run
-recomputes the order and skips what it already consumed.
+Every source shards through `Source.shard` (one argument check,
+`check_shard`; a copy; `_on_shard` on the copy). What a rank owns depends on
+what the source knows about its data:
+- indexed sources (arrays, image folders, flows: `IndexedSource`) know their
+  `n` rows: each epoch's order is `epoch_permutation(n, seed, epoch)` (or the
+  natural order) and rank `r` takes positions `r::world_size` of it;
+- a file source cuts its data into *units* (CSV byte ranges, Parquet
+  row-group slices, npy row blocks) that it can read independently. Which
+  units a rank owns is fixed when it shards (`shard_rows` when row counts are
+  known, `shard_units` when not), so the shard's size never changes between
+  epochs. Each epoch visits the rank's units in the order `unit_order(...)`
+  gives and passes the rows through a shuffle buffer seeded by `epoch_rng(...)`;
+- a stream of unknown length (frames, a generator re-batching rows) keeps
+  every `world_size`-th row (`_nodes.stripe_rows`), and a generator passing
+  its items through keeps every `world_size`-th batch.
+Nothing else is random, so a resumed run recomputes the order and skips what
+it already consumed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["epoch_rng", "shard_rows", "shard_units", "unit_order"]
+__all__ = [
+    "check_shard",
+    "epoch_permutation",
+    "epoch_rng",
+    "shard_rows",
+    "shard_units",
+    "unit_order",
+]
 
 # Distinct streams from one (seed, epoch, rank, world_size) tuple.
 UNIT_ORDER_STREAM = 0
@@ -26,6 +43,11 @@ def epoch_rng(
 ) -> np.random.Generator:
     """A generator that depends only on its arguments (never on global state)."""
     return np.random.default_rng([int(seed), int(epoch), int(rank), int(world_size), stream])
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of `n` samples in `epoch`: a pure function of its arguments."""
+    return np.random.default_rng((int(seed), int(epoch))).permutation(n)
 
 
 def unit_order(

@@ -8,14 +8,18 @@ one row group inside that range, read in record batches of `block_rows`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from batchfit.data._files import PathsOrGlob, expand_paths
 from batchfit.data._nodes import Chunk
+from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_rows
 from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ParquetSource", "parquet"]
 
@@ -32,28 +36,10 @@ class ParquetSource(StreamSource):
         target: str | Sequence[str] | None = None,
         features: Sequence[str] | None = None,
         *,
-        sample_weight: str | None = None,
-        batch_size: int = 32,
-        shuffle_buffer: int = 0,
-        shuffle: bool | None = None,
-        seed: int | None = None,
-        drop_remainder: bool = False,
-        on_nan: str = "raise",
-        x_format: str = "array",
         block_rows: int = 65_536,
-        prefetch: int = 2,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            shuffle_buffer=shuffle_buffer,
-            shuffle=shuffle,
-            seed=seed,
-            drop_remainder=drop_remainder,
-            on_nan=on_nan,
-            x_format=x_format,
-            prefetch=prefetch,
-            name="parquet",
-        )
+        super().__init__(name="parquet", **options)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -83,7 +69,7 @@ class ParquetSource(StreamSource):
         assert schema0 is not None
         self.column_names = list(schema0.names)
         self.columns = resolve_columns(
-            self.column_names, target, features, sample_weight, self.files[0]
+            self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
         for name in self.columns.needed:
             kind = schema0.field(name).type

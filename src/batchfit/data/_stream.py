@@ -14,7 +14,6 @@ batch; batches inside a chunk are views.
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -22,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data._base import Batch, Source, check_batch_size, draw_seed
 from batchfit.data._nodes import Chunk, Parts, batch_rows, check_finite, shuffle_rows
-from batchfit.data._order import SHUFFLE_BUFFER_STREAM, check_shard, epoch_rng, unit_order
+from batchfit.data._order import SHUFFLE_BUFFER_STREAM, epoch_rng, unit_order
 from batchfit.data._prefetch import Prefetcher
 
 __all__ = ["Columns", "StreamSource", "check_choice", "resolve_columns", "stack_columns"]
@@ -117,30 +116,31 @@ class StreamSource(Source):
 
     columns: Columns | None = None
     batch_size: int
+    shardable = True
 
     def __init__(
         self,
         *,
-        batch_size: int,
-        shuffle_buffer: int,
-        shuffle: bool | None,
-        seed: int | None,
-        drop_remainder: bool,
-        on_nan: str,
-        x_format: str,
-        prefetch: int,
         name: str,
+        batch_size: int = 32,
+        shuffle_buffer: int = 0,
+        shuffle: bool | None = None,
+        seed: int | None = None,
+        drop_remainder: bool = False,
+        on_nan: str = "raise",
+        x_format: str = "array",
+        prefetch: int = 2,
+        sample_weight: str | None = None,
     ) -> None:
+        """The shared options (`StreamOptions` in `_options.py`), checked and defaulted here."""
         super().__init__()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = check_batch_size(batch_size)
         if not isinstance(shuffle_buffer, (int, np.integer)) or shuffle_buffer < 0:
             raise ValueError(f"shuffle_buffer must be an integer >= 0, got {shuffle_buffer!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
             raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
         check_choice("on_nan", on_nan, ("raise", "skip"))
         check_choice("x_format", x_format, ("array", "dict"))
-        self.batch_size = int(batch_size)
         self.shuffle_buffer = int(shuffle_buffer)
         self.shuffle = bool(shuffle_buffer > 0 if shuffle is None else shuffle)
         self.seed = int(draw_seed() if seed is None and self.shuffle else seed or 0)
@@ -148,8 +148,8 @@ class StreamSource(Source):
         self.on_nan = on_nan
         self.x_format = x_format
         self.prefetch = int(prefetch)
+        self.sample_weight_column = sample_weight
         self.name = name
-        self.rank, self.world_size = 0, 1
         self._units: list[Any] = []
         self._prefetchers: weakref.WeakSet[Prefetcher[Any]] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -262,16 +262,10 @@ class StreamSource(Source):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.seed = int(state.get("seed", self.seed))
 
-    def shard(self, rank: int, world_size: int) -> StreamSource:
-        """This source restricted to shard `rank` of `world_size` (see `_order.py`)."""
-        check_shard(rank, world_size)
-        clone = copy.copy(self)
-        clone.rank, clone.world_size = int(rank), int(world_size)
-        clone._epoch, clone._batches_done, clone.stats = self._epoch, 0, {}
-        clone._prefetchers = weakref.WeakSet()
-        clone._lock = threading.Lock()
-        clone._units = clone._compute_units()
-        return clone
+    def _on_shard(self) -> None:
+        self._prefetchers = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._units = self._compute_units()
 
     def close(self) -> None:
         """Stop any prefetch thread still running (iterating again restarts one)."""

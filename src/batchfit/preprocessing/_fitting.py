@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.preprocessing._params import draw_parameters
+from batchfit.transforms._image import (
+    AugmentConfig,
+    FittedStats,
+    augment_batch,
+    draw_parameters,
+    to_last,
+)
 from batchfit.transforms._stats import (
     Moments,
     available_memory_bytes,
@@ -17,7 +23,7 @@ from batchfit.transforms._stats import (
     zca_matrix,
 )
 
-__all__ = ["apply_zca", "check_images", "fit_generator", "format_bytes"]
+__all__ = ["check_images", "fit_statistics", "format_bytes"]
 
 # Copies of the d x d matrix alive at once: the sums, the second moment, eigh's output.
 _ZCA_MATRIX_COPIES = 3
@@ -68,10 +74,10 @@ def _chunks(x: Any, batch_size: int) -> Iterator[np.ndarray]:
         yield np.asarray(chunk)
 
 
-def fit_generator(
-    gen: Any, x: Any, augment: bool, rounds: int, seed: int | None, batch_size: int
-) -> None:
-    """Stream `x` once and set `gen.mean`, `gen.std` and `gen.zca_whitening_matrix`."""
+def fit_statistics(
+    config: AugmentConfig, x: Any, augment: bool, rounds: int, seed: int | None, batch_size: int
+) -> FittedStats:
+    """Stream `x` once: the mean, std and ZCA matrix `config` asks for (others None)."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     pixels: Moments | None = None
@@ -80,26 +86,26 @@ def fit_generator(
     rng = np.random.default_rng(seed)
     x, split = for_this_rank(x)  # under torchrun each rank reads a part; sums merge below
     for chunk in _chunks(x, batch_size):
-        check_images(chunk, gen.data_format, "fit()")
-        last = gen._to_last(chunk).astype(gen.dtype, copy=True)
+        check_images(chunk, config.data_format, "fit()")
+        last = to_last(config.data_format, chunk).astype(config.dtype, copy=True)
         if shape is None:
             shape = last.shape[1:]
             pixels = Moments.empty(shape[-1])
-            if gen.zca_whitening:
+            if config.zca_whitening:
                 _check_zca_memory(shape)
                 features = Moments.empty(int(np.prod(shape)), outer=True)
         elif last.shape[1:] != shape:
             raise ValueError(
                 f"fit() got images of shape {last.shape[1:]} after images of shape {shape}"
             )
-        if gen.rescale:
-            last *= gen.dtype.type(gen.rescale)
+        if config.rescale:
+            last *= config.dtype.type(config.rescale)
         views = [last]
         if augment:
             views = []
             for _ in range(rounds):
-                params = draw_parameters(gen, rng, *last.shape[:3])
-                views.append(gen._augment(last.copy(), params))
+                params = draw_parameters(config, rng, *last.shape[:3])
+                views.append(augment_batch(config, FittedStats(), last.copy(), params, False))
         for view in views:
             assert pixels is not None  # set with the first chunk
             pixels.update(view.reshape(-1, view.shape[-1]))
@@ -114,19 +120,21 @@ def fit_generator(
     if pixels is None or shape is None:
         raise ValueError("fit() got no images: the data is empty")
     channels = shape[-1]
-    keras_shape = (1, 1, channels) if gen.data_format == "channels_last" else (channels, 1, 1)
-    mean = pixels.mean
-    gen.mean = mean.astype(gen.dtype).reshape(keras_shape) if gen.featurewise_center else None
-    gen.std = (
-        pixels.std.astype(gen.dtype).reshape(keras_shape)
-        if gen.featurewise_std_normalization
-        else None
-    )
+    keras_shape = (1, 1, channels) if config.data_format == "channels_last" else (channels, 1, 1)
+    mean, dtype = pixels.mean, config.dtype
+    zca = None
     if features is not None:
         about = np.tile(mean, int(np.prod(shape[:-1])))  # Keras centres by the channel mean
-        gen.zca_whitening_matrix = zca_matrix(
-            features.second_moment(about), gen.zca_epsilon
-        ).astype(gen.dtype)
+        zca = zca_matrix(features.second_moment(about), config.zca_epsilon).astype(dtype)
+    return FittedStats(
+        mean=mean.astype(dtype).reshape(keras_shape) if config.featurewise_center else None,
+        std=(
+            pixels.std.astype(dtype).reshape(keras_shape)
+            if config.featurewise_std_normalization
+            else None
+        ),
+        zca_whitening_matrix=zca,
+    )
 
 
 def _check_zca_memory(shape: tuple[int, ...]) -> None:
@@ -141,14 +149,3 @@ def _check_zca_memory(shape: tuple[int, ...]) -> None:
             f"eigendecomposition), but only {format_bytes(available)} is available. Use smaller "
             "images (e.g. target_size=(32, 32)) or drop zca_whitening."
         )
-
-
-def apply_zca(batch: np.ndarray, matrix: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Whiten each image of `batch` with the fitted ZCA matrix, checking the feature count."""
-    flat = batch.reshape(batch.shape[0], -1)
-    if matrix.shape[0] != flat.shape[1]:
-        raise ValueError(
-            f"the ZCA matrix was fitted on {matrix.shape[0]} features per image, "
-            f"got images of shape {batch.shape[1:]} ({flat.shape[1]} features)"
-        )
-    return (flat @ matrix).astype(dtype).reshape(batch.shape)

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from batchfit.data._image_frame import ImageFrameSource
+from batchfit.data._images import ImageFolderSource, image_options
+from batchfit.preprocessing._flows import ArrayFlow
+
+if TYPE_CHECKING:
+    from batchfit.transforms._image import ImageAugmentation
+
 __all__ = ["FlowMethods"]
 
 
@@ -19,7 +26,7 @@ class FlowMethods:
         data_format: str
         dtype: np.dtype
 
-        def _transform_owned(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+        def augmentation(self) -> ImageAugmentation: ...
 
     def flow(
         self,
@@ -41,22 +48,8 @@ class FlowMethods:
         extra)` whose extra arrays pass through unchanged). Returns an
         `ArrayFlow`, a `batchfit.data.Source`.
         """
-        from batchfit.preprocessing._flows import ArrayFlow
-
-        return ArrayFlow(
-            self,
-            x,
-            y,
-            sample_weight=sample_weight,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            save_to_dir=save_to_dir,
-            save_prefix=save_prefix,
-            save_format=save_format,
-            ignore_class_split=ignore_class_split,
-            subset=subset,
-        )
+        options = {k: v for k, v in locals().items() if k not in ("self", "x", "y")}
+        return ArrayFlow(x, y, **options, **self._augmenting())  # Keras' arguments, as given
 
     def flow_from_directory(
         self,
@@ -83,25 +76,8 @@ class FlowMethods:
         files are ignored. `on_bad_files="skip"` drops unreadable files and
         counts them in `source.bad_files`; the default raises naming the file.
         """
-        from batchfit.data._images import ImageFolderSource
-
-        del save_prefix, save_format
-        return ImageFolderSource(
-            directory,
-            target_size=target_size,
-            color_mode=color_mode,
-            classes=classes,
-            class_mode=class_mode,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            follow_links=follow_links,
-            subset=subset,
-            interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio,
-            on_bad_files=on_bad_files,
-            **self._augmenting(save_to_dir),
-        )
+        self._refuse_saving(save_to_dir)
+        return ImageFolderSource(directory, **image_options(locals()), **self._augmenting())
 
     def flow_from_dataframe(
         self,
@@ -135,37 +111,34 @@ class FlowMethods:
         Rows whose file is missing are dropped with a warning unless
         `validate_filenames=False`.
         """
-        from batchfit.data._image_frame import ImageFrameSource
-
-        del save_prefix, save_format
+        self._refuse_saving(save_to_dir)
         return ImageFrameSource(
             dataframe,
             directory,
             x_col=x_col,
             y_col=y_col,
             weight_col=weight_col,
-            class_mode=class_mode,
             validate_filenames=validate_filenames,
-            target_size=target_size,
-            color_mode=color_mode,
-            classes=classes,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            subset=subset,
-            interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio,
-            on_bad_files=on_bad_files,
-            **self._augmenting(save_to_dir),
+            **image_options(locals()),
+            **self._augmenting(),
         )
 
-    def _augmenting(self, save_to_dir: str | None) -> dict[str, Any]:
-        """What an image-file source takes from this generator: its split and augmentation."""
+    @staticmethod
+    def _refuse_saving(save_to_dir: str | None) -> None:
         if save_to_dir is not None:
             raise NotImplementedError("save_to_dir is only supported by flow() for now")
+
+    def _augmenting(self) -> dict[str, Any]:
+        """What a flow takes from this generator: its split, layout and augmentation.
+
+        The transform reads the generator's settings and statistics when a
+        batch is made (`augmentation()`, frozen per batch), so `fit` after
+        `flow(...)` counts, as in Keras.
+        """
+        augmentation = self.augmentation
         return {
             "validation_split": self._validation_split,
-            "transform": self._transform_owned,
+            "transform": lambda x, rng: augmentation()(x, rng),
             "data_format": self.data_format,
             "dtype": self.dtype,
         }

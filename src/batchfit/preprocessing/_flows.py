@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data._arrays import epoch_permutation, to_array
-from batchfit.data._base import Batch, Source, draw_seed
+from batchfit.data import IndexedSource
+from batchfit.data._arrays import to_array
+from batchfit.data._base import Batch, check_batch_size
+from batchfit.data._indexed import BatchTransform
 from batchfit.preprocessing._fitting import check_images
+from batchfit.transforms._image import from_last, to_last
 
 __all__ = ["ArrayFlow", "KerasIteratorMixin"]
 
@@ -49,38 +52,45 @@ class KerasIteratorMixin:
         """Restart the current epoch from its first batch."""
         source: Any = self
         self._next_iter = None
-        source._batches_done = 0
+        source.rewind()
 
 
-class ArrayFlow(KerasIteratorMixin, Source):
+class ArrayFlow(KerasIteratorMixin, IndexedSource):
     """Batches of augmented, standardised images from arrays (`ImageDataGenerator.flow`).
 
-    Order is `epoch_permutation(n, seed, epoch)`; the augmentation of batch
-    `b` is drawn from `np.random.default_rng((seed, epoch, b))`, so any epoch
+    Arrays plus a transform: an `IndexedSource` (NOTE [ Indexed sources ])
+    whose order is `epoch_permutation(n, seed, epoch)` and whose batch `b`
+    is augmented with `np.random.default_rng((seed, epoch, b))`, so any epoch
     and any position in it can be recomputed (resume = skip).
+
+    Args:
+        x: images `(N, H, W, C)` in `data_format`, or `(images, extra)` whose
+            extra arrays pass through unchanged.
+        y: per-image targets, or None.
+        transform: the augmentation, on channels-last batches of `dtype`.
+        data_format, dtype, validation_split: the generator's settings.
+        **flow_arguments: every other argument of `ImageDataGenerator.flow`,
+            whose signature is their one declaration (and their defaults').
     """
 
     def __init__(
         self,
-        generator: Any,
         x: Any,
         y: Any = None,
         *,
-        sample_weight: Any = None,
-        batch_size: int = 32,
-        shuffle: bool = True,
-        seed: int | None = None,
-        save_to_dir: str | None = None,
-        save_prefix: str = "",
-        save_format: str = "png",
-        ignore_class_split: bool = False,
-        subset: str | None = None,
-        rank: int = 0,
-        world_size: int = 1,
+        transform: BatchTransform | None,
+        data_format: str,
+        dtype: Any,
+        validation_split: float,
+        **flow_arguments: Any,
     ) -> None:
-        super().__init__()
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        args = flow_arguments
+        sample_weight, subset, batch_size = (
+            args["sample_weight"],
+            args["subset"],
+            args["batch_size"],
+        )
+        check_batch_size(batch_size)
         extra: list[Any] = []
         if isinstance(x, tuple):
             if len(x) != 2:
@@ -91,7 +101,7 @@ class ArrayFlow(KerasIteratorMixin, Source):
         else:
             images = x
         images = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
-        check_images(images, generator.data_format, "flow()")
+        check_images(images, data_format, "flow()")
         y = to_array(y, "y")
         sample_weight = to_array(sample_weight, "sample_weight")
         n = len(images)
@@ -101,15 +111,14 @@ class ArrayFlow(KerasIteratorMixin, Source):
             if arr is not None and len(arr) != n:
                 raise ValueError(f"flow(): x has {n} images but {name} has {len(arr)} rows")
         if subset is not None:
-            split = generator._validation_split
             if subset not in ("training", "validation"):
                 raise ValueError(f'subset must be "training" or "validation", got {subset!r}')
-            if not split:
+            if not validation_split:
                 raise ValueError("subset needs an ImageDataGenerator with validation_split set")
             # Keras: the first validation_split of the rows are the validation set.
-            cut = int(n * split)
+            cut = int(n * validation_split)
             part = slice(None, cut) if subset == "validation" else slice(cut, None)
-            if y is not None and not ignore_class_split:
+            if y is not None and not args["ignore_class_split"]:
                 _check_class_split(y, cut)
             images = images[part]
             y = None if y is None else y[part]
@@ -117,61 +126,22 @@ class ArrayFlow(KerasIteratorMixin, Source):
             extra = [a[part] for a in extra]
         if len(images) == 0:
             raise ValueError("flow() got no images (x is empty, or the subset is)")
-        self.generator = generator
-        self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra
-        self.n = len(images)
-        self.batch_size = int(batch_size)
-        self._rows_per_batch = int(batch_size)  # typed int, unlike the base attribute
-        self.shuffle = bool(shuffle)
-        self.seed = int(draw_seed() if seed is None else seed)
-        self.save_to_dir, self.save_prefix, self.save_format = save_to_dir, save_prefix, save_format
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        self.rank, self.world_size = int(rank), int(world_size)
-        self._kwargs: dict[str, Any] = dict(
+        super().__init__(
+            len(images),
             batch_size=batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            save_to_dir=save_to_dir,
-            save_prefix=save_prefix,
-            save_format=save_format,
+            shuffle=args["shuffle"],
+            seed=args["seed"],
+            transform=transform,
         )
+        self.x, self.y, self.sample_weight, self.extra = images, y, sample_weight, extra
+        self.data_format, self.dtype = data_format, np.dtype(dtype)
+        self.save_to_dir = args["save_to_dir"]
+        self.save_prefix, self.save_format = args["save_prefix"], args["save_format"]
 
-    def _order(self, epoch: int) -> np.ndarray:
-        order = epoch_permutation(self.n, self.seed, epoch) if self.shuffle else np.arange(self.n)
-        return order[self.rank :: self.world_size] if self.world_size > 1 else order
-
-    def _num_batches(self) -> int:
-        rows = len(range(self.rank, self.n, self.world_size))
-        return -(-rows // self._rows_per_batch)
-
-    def __len__(self) -> int:
-        return self._num_batches()
-
-    def _batch(self, order: np.ndarray, epoch: int, index: int) -> Batch:
-        self.generator._check_fitted()
-        rows = order[index * self._rows_per_batch : (index + 1) * self._rows_per_batch]
-        key = (
-            (self.seed, epoch, index)
-            if self.world_size == 1
-            else (self.seed, epoch, index, self.rank)
-        )
-        images = self.generator._to_last(self.x[rows]).astype(self.generator.dtype, copy=False)
-        out = self.generator._from_last(
-            self.generator._transform_owned(images, np.random.default_rng(key))
-        )
-        if self.save_to_dir:
-            _save_images(
-                out,
-                self.generator,
-                self.save_to_dir,
-                self.save_prefix,
-                self.save_format,
-                epoch,
-                index,
-            )
-        x: Any = [out, *(a[rows] for a in self.extra)] if self.extra else out
-        parts = [x]
+    def load(self, rows: Any) -> Batch:
+        """Channels-last images of `dtype` (a copy the transform may change), then y and w."""
+        images = to_last(self.data_format, self.x[rows]).astype(self.dtype, copy=False)
+        parts = [images]
         if self.y is not None:
             parts.append(self.y[rows])
         if self.sample_weight is not None:
@@ -180,37 +150,33 @@ class ArrayFlow(KerasIteratorMixin, Source):
             parts.append(self.sample_weight[rows])
         return tuple(parts)
 
-    def _iter_epoch(self, epoch: int, skip_batches: int) -> Iterator[Batch]:
-        order = self._order(epoch)
-        for index in range(skip_batches, self._num_batches()):
-            yield self._batch(order, epoch, index)
+    def finish(self, batch: Batch, rows: Any, epoch: int, index: int) -> Batch:
+        out = from_last(self.data_format, batch[0])
+        if self.save_to_dir:
+            _save_images(
+                to_last(self.data_format, out),
+                self.save_to_dir,
+                self.save_prefix,
+                self.save_format,
+                epoch,
+                index,
+            )
+        x: Any = [out, *(a[rows] for a in self.extra)] if self.extra else out
+        return (x, *batch[1:])
 
     def __getitem__(self, index: int) -> Batch:
         """Batch `index` of the current epoch (Keras' `Sequence` access)."""
         count = self._num_batches()
         if not -count <= index < count:
             raise IndexError(f"batch index {index} out of range for {count} batches")
-        return self._batch(self._order(self.epoch), self.epoch, index % count)
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return self.batch_at(index % count)
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.seed = int(state.get("seed", self.seed))
+        super()._load_extra_state(state)
         self._next_iter = None
 
-    def shard(self, rank: int, world_size: int) -> ArrayFlow:
-        x = (self.x, self.extra) if self.extra else self.x
-        kwargs = {**self._kwargs, "seed": self.seed}
-        return ArrayFlow(
-            self.generator,
-            x,
-            self.y,
-            sample_weight=self.sample_weight,
-            rank=rank,
-            world_size=world_size,
-            **kwargs,
-        )
+    def _on_shard(self) -> None:
+        self._next_iter = None
 
 
 def _check_class_split(y: np.ndarray, cut: int) -> None:
@@ -225,12 +191,11 @@ def _check_class_split(y: np.ndarray, cut: int) -> None:
 
 
 def _save_images(
-    batch: np.ndarray, gen: Any, directory: str, prefix: str, fmt: str, epoch: int, index: int
+    last: np.ndarray, directory: str, prefix: str, fmt: str, epoch: int, index: int
 ) -> None:
     from PIL import Image
 
     os.makedirs(directory, exist_ok=True)
-    last = gen._to_last(batch)
     for i, img in enumerate(last):
         lo, hi = float(img.min()), float(img.max())
         scaled = (img - lo) / (hi - lo if hi > lo else 1.0) * 255.0

@@ -28,13 +28,17 @@ from typing import Any
 import numpy as np
 
 from batchfit.preprocessing import _fitting
-from batchfit.preprocessing._augment import augment_batch, channel_affine
 from batchfit.preprocessing._flow_methods import FlowMethods
-from batchfit.preprocessing._params import (
-    check_arguments,
+from batchfit.preprocessing._params import check_arguments, parse_shift_range, parse_zoom_range
+from batchfit.transforms._image import (
+    AugmentConfig,
+    FittedStats,
+    ImageAugmentation,
+    augment_batch,
     draw_parameters,
-    parse_shift_range,
-    parse_zoom_range,
+    from_last,
+    standardize_last,
+    to_last,
 )
 
 __all__ = ["ImageDataGenerator"]
@@ -182,24 +186,25 @@ class ImageDataGenerator(FlowMethods):
             MemoryError: the ZCA matrix would not fit in memory (raised on the
                 first chunk, naming the image shape and the bytes needed).
         """
-        _fitting.fit_generator(self, x, augment, rounds, seed, batch_size)
+        stats = _fitting.fit_statistics(self.config(), x, augment, rounds, seed, batch_size)
+        self.mean, self.std = stats.mean, stats.std
+        self.zca_whitening_matrix = stats.zca_whitening_matrix
         return self
 
-    def _check_fitted(self) -> None:
-        missing = [
-            name
-            for name, on, value in (
-                ("featurewise_center", self.featurewise_center, self.mean),
-                ("featurewise_std_normalization", self.featurewise_std_normalization, self.std),
-                ("zca_whitening", self.zca_whitening, self.zca_whitening_matrix),
-            )
-            if on and value is None
-        ]
-        if missing:
-            raise RuntimeError(
-                f"this ImageDataGenerator uses {', '.join(missing)}, which need data-set "
-                "statistics: call datagen.fit(data) first (data: an array, a folder, or a source)"
-            )
+    # -- what the augmentation sees (NOTE [ Image augmentation ]) -----------------------
+    def config(self) -> AugmentConfig:
+        """The settings as they are now, frozen (attributes may be changed between calls)."""
+        return AugmentConfig(
+            **{name: getattr(self, name) for name in AugmentConfig.__dataclass_fields__}
+        )
+
+    def fitted_stats(self) -> FittedStats:
+        """The statistics `fit` computed (or that were assigned), frozen."""
+        return FittedStats(self.mean, self.std, self.zca_whitening_matrix)
+
+    def augmentation(self) -> ImageAugmentation:
+        """`transform(x, rng)` with the current settings and statistics, for image sources."""
+        return ImageAugmentation(self.config(), self.fitted_stats())
 
     # -- one image (Keras' per-image API) ---------------------------------------------
     def get_random_transform(self, img_shape: Sequence[int], seed: int | None = None) -> dict:
@@ -208,7 +213,7 @@ class ImageDataGenerator(FlowMethods):
         Uses its own generator (`np.random.default_rng(seed)`), never the global RNG.
         """
         h, w = img_shape[self.row_axis - 1], img_shape[self.col_axis - 1]
-        params = draw_parameters(self, np.random.default_rng(seed), 1, int(h), int(w))
+        params = draw_parameters(self.config(), np.random.default_rng(seed), 1, int(h), int(w))
         return {k: (None if v is None else v[0].item()) for k, v in params.items()}
 
     def apply_transform(self, x: np.ndarray, transform_parameters: dict) -> np.ndarray:
@@ -225,8 +230,11 @@ class ImageDataGenerator(FlowMethods):
                 params[key] = np.asarray([value])
         for key in ("flip_horizontal", "flip_vertical"):
             params[key] = np.asarray([bool(transform_parameters.get(key, False))])
-        batch = self._to_last(img[None].astype(self.dtype, copy=True))
-        return self._from_last(self._augment(batch, params))[0]
+        config = self.config()
+        batch = to_last(config.data_format, img[None].astype(self.dtype, copy=True))
+        return from_last(
+            config.data_format, augment_batch(config, FittedStats(), batch, params, False)
+        )[0]
 
     def random_transform(self, x: np.ndarray, seed: int | None = None) -> np.ndarray:
         """Apply a random transformation to one image (rank 3)."""
@@ -247,70 +255,19 @@ class ImageDataGenerator(FlowMethods):
         batch = arr[None] if single else arr
         if batch.dtype != self.dtype:
             batch = batch.astype(self.dtype)
-        batch = self._to_last(batch)
-        batch = self._standardize_last(batch)
-        out = self._from_last(batch)
+        config = self.config()
+        batch = standardize_last(config, self.fitted_stats(), to_last(config.data_format, batch))
+        out = from_last(config.data_format, batch)
         return out[0] if single else out
 
     # -- batches -------------------------------------------------------------------------
     def transform_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augment then standardise a batch in `data_format`, drawing from `rng`."""
-        batch = self._to_last(np.asarray(x))
+        config = self.config()
+        batch = to_last(config.data_format, np.asarray(x))
         if batch.ndim != 4:
             raise ValueError(f"expected a batch of images of rank 4, got shape {batch.shape}")
         batch = np.array(batch, dtype=self.dtype)  # a copy: the caller's array stays intact
-        return self._from_last(self._transform_owned(batch, rng))
-
-    def _augment(self, batch: np.ndarray, params: dict, standardize: bool = False) -> np.ndarray:
-        """Channels-last: one warp, then intensity changes, then (optionally) standardise."""
-        return augment_batch(self, batch, params, standardize)
-
-    def _standardize_last(self, batch: np.ndarray, zca: bool = True) -> np.ndarray:
-        if self.preprocessing_function is not None:
-            for i in range(batch.shape[0]):
-                batch[i] = self.preprocessing_function(batch[i])
-        if self.featurewise_center or self.featurewise_std_normalization or self.zca_whitening:
-            self._check_fitted()
-        # Rescale and the featurewise statistics fold into one per-channel
-        # `x * scale + offset` (Keras does up to three passes over the batch).
-        channels = batch.shape[-1]
-        scale = np.full(channels, float(self.rescale or 1.0))
-        offset = np.zeros(channels)
-        if self.samplewise_center:
-            if self.rescale:
-                batch *= self.dtype.type(self.rescale)
-            batch -= batch.mean(axis=(1, 2, 3), keepdims=True)
-            if self.samplewise_std_normalization:
-                batch /= batch.std(axis=(1, 2, 3), keepdims=True) + 1e-6
-            scale[:] = 1.0
-        if self.featurewise_center and self.mean is not None:
-            offset -= np.asarray(self.mean, np.float64).ravel()
-        if self.featurewise_std_normalization and self.std is not None:
-            inv = 1.0 / (np.asarray(self.std, np.float64).ravel() + 1e-6)
-            scale, offset = scale * inv, offset * inv
-        if np.any(scale != 1.0) or np.any(offset != 0.0):
-            channel_affine(batch, scale, offset)
-        if zca and self.zca_whitening:
-            batch = self._zca(batch)
-        return batch
-
-    def _zca(self, batch: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        assert self.zca_whitening_matrix is not None  # checked just above
-        return _fitting.apply_zca(batch, self.zca_whitening_matrix, self.dtype)
-
-    def _to_last(self, batch: np.ndarray) -> np.ndarray:
-        if self.data_format == "channels_first" and batch.ndim == 4:
-            return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
-        return batch
-
-    def _from_last(self, batch: np.ndarray) -> np.ndarray:
-        if self.data_format == "channels_first" and batch.ndim == 4:
-            return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-        return batch
-
-    def _transform_owned(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Augment and standardise a channels-last batch the caller owns (changed in place)."""
-        batch = x if x.dtype == self.dtype else x.astype(self.dtype)
-        params = draw_parameters(self, rng, batch.shape[0], batch.shape[1], batch.shape[2])
-        return self._augment(batch, params, standardize=True)
+        return from_last(
+            config.data_format, ImageAugmentation(config, self.fitted_stats())(batch, rng)
+        )

@@ -24,57 +24,23 @@ on CPU, see benchmarks/RESULTS_images.md) and one batched torch
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FILL_MODES", "affine_matrices", "default_backend", "num_threads", "warp_affine"]
+from batchfit.data._threads import num_threads, parallel_chunks
+
+__all__ = [
+    "FILL_MODES",
+    "affine_matrices",
+    "default_backend",
+    "num_threads",
+    "parallel_chunks",
+    "warp_affine",
+]
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-
-
-def num_threads() -> int:
-    """Threads used for per-image CPU work: torch's setting, so one knob rules both paths."""
-    import torch
-
-    return max(1, int(torch.get_num_threads()))
-
-
-def _executor(threads: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    if _pool is None or _pool_size != threads:
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batchfit-augment")
-        _pool_size = threads
-    return _pool
-
-
-def parallel_chunks(n: int, work: Callable[[int, int], None], threads: int | None = None) -> None:
-    """Run `work(start, stop)` over contiguous chunks of `range(n)` in the shared pool.
-
-    Chunks rather than single images keep the per-task overhead (and the GIL
-    hand-offs) negligible for small images such as 32x32.
-    """
-    threads = num_threads() if threads is None else max(1, threads)
-    if threads == 1 or n < 2:
-        work(0, n)
-        return
-    bounds = np.linspace(0, n, min(threads, n) + 1).astype(int)
-    futures = [
-        _executor(threads).submit(work, int(a), int(b))
-        for a, b in itertools.pairwise(bounds)
-        if b > a
-    ]
-    for f in futures:
-        f.result()
 
 
 def _cv2() -> Any:

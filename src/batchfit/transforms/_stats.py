@@ -204,8 +204,7 @@ def for_this_rank(data: Any) -> tuple[Any, bool]:
     `shard`; other iterables cannot be split, so every rank reads them whole.
     """
     from batchfit import distributed
-    from batchfit._engine.adapters import shard_for_ranks
-    from batchfit.data import Source
+    from batchfit.data import Source, shard_for_ranks
 
     if not distributed.is_distributed():
         return data, False
