@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit.data import ArraySource, Source
+from batchfit.data import ArraySource, Source, shard_for_ranks
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch
 
@@ -117,25 +117,6 @@ def to_source(
         f"{what} must be arrays (NumPy, torch, pandas), a batchfit.data source or an iterable "
         f"of batches, got {type(x).__name__}"
     )
-
-
-def shard_for_ranks(source: Source) -> Source:
-    """This rank's shard of `source` under torchrun (see NOTE [ Distributed training ]).
-
-    Every rank uses rank 0's shuffle seed, so shards of one order are disjoint.
-    A source that cannot shard (a DataLoader, a generator) is used as given:
-    the user shards it (e.g. with a DistributedSampler).
-    """
-    from batchfit import distributed
-
-    if not distributed.is_distributed() or getattr(source, "world_size", 1) > 1:
-        return source
-    if isinstance(getattr(source, "seed", None), int):
-        source.seed = distributed.gather_objects(source.seed)[0]  # type: ignore[attr-defined]
-    try:
-        return source.shard(distributed.rank(), distributed.world_size())
-    except NotImplementedError:
-        return source
 
 
 def fit_sources(
