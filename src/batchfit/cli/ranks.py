@@ -1,6 +1,6 @@
 """The ranks of `batchfit` under torchrun: printing once, failing together, adding counts.
 
-See NOTE [ The command under torchrun ] in `_cli_run`.
+See NOTE [ The command under torchrun ] in `batchfit.cli.fit`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from batchfit._cli_data import RowSplit
+from batchfit.cli.data import RowSplit
 
 __all__ = ["OtherRankFailed", "agree", "on_main", "say", "sum_over_ranks", "this_rank"]
 

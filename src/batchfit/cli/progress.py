@@ -8,8 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from batchfit._cli_data import RowSplit
-from batchfit._cli_ranks import say, sum_over_ranks
+from batchfit.cli.data import RowSplit
+from batchfit.cli.ranks import say, sum_over_ranks
 from batchfit.callbacks import Callback
 
 __all__ = ["RowProgress"]

@@ -1,5 +1,5 @@
 """What `batchfit fit` does (the parser lives in `batchfit.cli`; `evaluate` and
-`predict` in `_cli_use`).
+`predict` in `batchfit.cli.use`).
 
 A run directory holds:
     model.safetensors   the trained model (architecture, weights, compile settings)
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from batchfit._cli_data import (
+from batchfit.cli.data import (
     CliError,
     RowSplit,
     build_model,
@@ -49,9 +49,9 @@ from batchfit._cli_data import (
     resolve_features,
     train_rows_estimate,
 )
-from batchfit._cli_progress import RowProgress
-from batchfit._cli_ranks import agree, on_main, say, sum_over_ranks, this_rank
-from batchfit._cli_settings import FitSettings, differences
+from batchfit.cli.progress import RowProgress
+from batchfit.cli.ranks import agree, on_main, say, sum_over_ranks, this_rank
+from batchfit.cli.settings import FitSettings, differences
 from batchfit.callbacks import Callback
 from batchfit.data import Source
 
