@@ -1,38 +1,22 @@
-"""Data and model helpers behind the `batchfit` command (see `batchfit.cli`).
-
-NOTE [ Validation split of a stream ]
-Keras' `validation_split` takes the last fraction of in-memory arrays; a
-stream has no "last fraction" until it has been read. The command instead
-sends each row to validation when a hash of its values (features and target,
-as float32 bits) falls below the fraction. The split is deterministic, does
-not depend on file order, block boundaries, batch size or shuffling, needs no
-extra pass, and puts duplicate rows on the same side (no leakage through
-copies). Both sides read every file each epoch; the cost is parsing twice,
-which is small next to training. `--validation-data FILES` uses separate
-files instead.
-"""
+"""The files behind the `batchfit` command: which ones, their columns, a source on them."""
 
 from __future__ import annotations
 
 import csv as _csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from batchfit.cli.errors import CliError
 from batchfit.data import Source
 
 __all__ = [
-    "RowSplit",
-    "build_model",
     "expand_files",
     "file_kind",
     "header_of",
     "open_source",
-    "parse_model_spec",
-    "row_hash_unit",
+    "resolve_features",
     "train_rows_estimate",
 ]
 
@@ -40,11 +24,6 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zst", ".csv.bz2", ".tsv")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-class CliError(ValueError):
-    """A user mistake the command reports on one line (exit code 1)."""
-
-
-# -- files ------------------------------------------------------------------------------------
 def expand_files(patterns: Sequence[str], what: str) -> list[str]:
     """Files named by paths or globs (a shell may already have expanded them)."""
     import glob
@@ -185,201 +164,3 @@ def train_rows_estimate(files: Sequence[str]) -> int | None:
         per_row = len(sample[: sample.rfind(b"\n") + 1]) / lines
         total += max(1, round(size / per_row) - 1)
     return total
-
-
-# -- the row-hash split ----------------------------------------------------------------------
-_PRIME = np.uint64(0x100000001B3)
-_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_SHIFT33 = np.uint64(33)
-_SHIFT11 = np.uint64(11)
-
-
-def row_hash_unit(*parts: np.ndarray, salt: int = 0) -> np.ndarray:
-    """One number in [0, 1) per row, a hash of the rows' float32 bits (NOTE above)."""
-    columns = [np.asarray(p, np.float32).reshape(len(p), -1) for p in parts]
-    bits = np.ascontiguousarray(np.concatenate(columns, axis=1)).view(np.uint32)
-    h = np.full(bits.shape[0], np.uint64(0xCBF29CE484222325 ^ (salt & 0xFFFF)), np.uint64)
-    for j in range(bits.shape[1]):
-        h ^= bits[:, j].astype(np.uint64)
-        h *= _PRIME  # wraps modulo 2**64, as a hash should
-    h ^= h >> _SHIFT33
-    h *= _MIX1
-    h ^= h >> _SHIFT33
-    h *= _MIX2
-    h ^= h >> _SHIFT33
-    return (h >> _SHIFT11).astype(np.float64) * (1.0 / (1 << 53))
-
-
-class RowSplit(Source):
-    """One side of a row-hash split of a source, counting the rows it yields.
-
-    Each inner batch becomes one (smaller) batch of the rows on this side;
-    a batch left empty is skipped. The position saved for a resume is the
-    inner source's, so the split resumes exactly where the inner source does.
-    With `fraction=0` it passes batches through and only counts rows.
-    Under torchrun the command shards the split itself (`shard` shards the
-    inner source; the hash picks rows wherever they land), so the counts are
-    this rank's and the command adds them across ranks.
-
-    Args:
-        inner: a batch source yielding `(x, y)` or `(x,)`.
-        fraction: share of rows sent to validation, in [0, 1).
-        side: 'train' keeps the other rows, 'validation' these.
-    """
-
-    def __init__(self, inner: Source, fraction: float = 0.0, side: str = "train") -> None:
-        super().__init__()
-        if side not in ("train", "validation"):
-            raise ValueError(f"side must be 'train' or 'validation', got {side!r}")
-        self.inner, self.fraction, self.side = inner, float(fraction), side
-        self.batch_size = inner.batch_size
-        # the inner source's shard, so `fit` and `evaluate` leave a sharded split alone
-        self.rank: int = getattr(inner, "rank", 0)
-        self.world_size: int = getattr(inner, "world_size", 1)
-        self.rows_this_epoch = 0
-        self.rows_last_epoch: int | None = None
-
-    def _keep(self, batch: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self.fraction:
-            return batch
-        mask = row_hash_unit(*batch) < self.fraction
-        if self.side == "train":
-            mask = ~mask
-        return tuple(part[mask] for part in batch)
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        self.inner.load_state_dict(
-            {**self.inner.state_dict(), "epoch": self._epoch, "batches_done": self._batches_done}
-        )
-        self.rows_this_epoch = 0
-        batches = iter(self.inner)
-        try:
-            for batch in batches:
-                self._batches_done += 1  # counts inner batches, kept or not
-                kept = self._keep(batch)
-                rows = len(kept[0])
-                if rows:
-                    self.rows_this_epoch += rows
-                    yield kept
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # ends the inner prefetch thread when the consumer stops early
-        self.rows_last_epoch = self.rows_this_epoch
-        self._batches_done = 0
-
-    def _num_batches(self) -> int | None:
-        return self.inner.num_batches if not self.fraction else None
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self.inner.stats
-
-    @stats.setter
-    def stats(self, value: dict[str, int]) -> None:
-        del value  # the inner source owns the counters
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**self.inner.state_dict(), "epoch": self._epoch, "batches_done": self._batches_done}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state)
-        self._epoch, self._batches_done = int(state["epoch"]), int(state["batches_done"])
-
-    def shard(self, rank: int, world_size: int) -> RowSplit:
-        return RowSplit(self.inner.shard(rank, world_size), self.fraction, self.side)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-# -- models -----------------------------------------------------------------------------------
-_SPEC_HELP = (
-    "expected comma-separated layers: dense:UNITS[:ACTIVATION], dropout:RATE, "
-    "batchnorm, activation:NAME"
-)
-
-
-def parse_model_spec(spec: str) -> list[tuple[str, list[str]]]:
-    """`"dense:64:relu,dropout:0.1,dense:1"` as `[(kind, args), ...]`, checked."""
-    from batchfit import activations
-
-    layers: list[tuple[str, list[str]]] = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
-            raise CliError(f"--model: empty layer in {spec!r}; {_SPEC_HELP}")
-        kind, *args = [p.strip() for p in item.split(":")]
-        kind = kind.lower()
-        ok = True
-        try:
-            if kind == "dense" and len(args) in (1, 2):
-                ok = int(args[0]) > 0
-                if len(args) == 2:
-                    activations.get(args[1])
-            elif kind == "dropout" and len(args) == 1:
-                ok = 0.0 <= float(args[0]) < 1.0
-            elif kind == "batchnorm" and not args:
-                pass
-            elif kind == "activation" and len(args) == 1:
-                activations.get(args[0])
-            else:
-                ok = False
-        except ValueError as e:
-            raise CliError(f"--model: bad layer {item!r}: {e}") from None
-        if not ok:
-            raise CliError(f"--model: bad layer {item!r}; {_SPEC_HELP}")
-        layers.append((kind, args))
-    if not layers or layers[-1][0] not in ("dense", "activation"):
-        raise CliError(f"--model: {spec!r} must end with a dense layer; {_SPEC_HELP}")
-    return layers
-
-
-def build_model(
-    spec: str,
-    n_features: int,
-    n_targets: int,
-    *,
-    feature_norm: Any = None,
-    target_stats: tuple[list[float], list[float]] | None = None,
-) -> Any:
-    """A `Sequential` from a `--model` spec, with optional normalisation layers.
-
-    Args:
-        spec: the `--model` string.
-        n_features: input width.
-        n_targets: width the last dense layer must have.
-        feature_norm: a `Normalization` layer (adapted, or to be restored) to put first.
-        target_stats: `(mean, variance)` of the target; adds an inverted
-            `Normalization` last, so the network learns a standardised target
-            but predicts (and is scored) in the target's own units.
-    """
-    from batchfit.layers import Activation, BatchNormalization, Dense, Dropout, Input, Normalization
-    from batchfit.models import Sequential
-
-    layers = parse_model_spec(spec)
-    dense_units = [int(args[0]) for kind, args in layers if kind == "dense"]
-    if not dense_units:
-        raise CliError(f"--model: {spec!r} has no dense layer; {_SPEC_HELP}")
-    if dense_units[-1] != n_targets:
-        raise CliError(
-            f"--model: the last dense layer has {dense_units[-1]} units but there "
-            f"{'is' if n_targets == 1 else 'are'} {n_targets} target column(s)"
-        )
-    model = Sequential([Input(shape=(n_features,))])
-    if feature_norm is not None:
-        model.add(feature_norm)
-    for kind, args in layers:
-        if kind == "dense":
-            model.add(Dense(int(args[0]), activation=args[1] if len(args) > 1 else None))
-        elif kind == "dropout":
-            model.add(Dropout(float(args[0])))
-        elif kind == "batchnorm":
-            model.add(BatchNormalization())
-        else:
-            model.add(Activation(args[0]))
-    if target_stats is not None:
-        mean, variance = target_stats
-        model.add(Normalization(mean=mean, variance=variance, invert=True))
-    return model

@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     if args.command == "demo" and distributed.torchrun_env():
-        from batchfit.cli.data import CliError
+        from batchfit.cli.errors import CliError
 
         raise CliError("batchfit demo runs in one process: start it without torchrun")
     # under torchrun every rank joins the group first, so the ranks can agree on failures
@@ -250,9 +250,7 @@ def _command(args: argparse.Namespace) -> int:
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
     if args.command == "evaluate":
-        return use.evaluate_command(
-            Path(args.run_dir), args.data, args.batch_size, args.subset
-        )
+        return use.evaluate_command(Path(args.run_dir), args.data, args.batch_size, args.subset)
     if args.command == "predict":
         return use.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
     from batchfit.cli.demo import run_demo
@@ -318,4 +316,3 @@ def _rank() -> int | None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
         return int(os.environ["RANK"])
     return None
-

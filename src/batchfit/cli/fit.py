@@ -33,27 +33,24 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from batchfit.callbacks import Callback
 from batchfit.cli.data import (
-    CliError,
-    RowSplit,
-    build_model,
     expand_files,
     header_of,
     open_source,
     resolve_features,
     train_rows_estimate,
 )
+from batchfit.cli.errors import CliError
+from batchfit.cli.model_spec import build_model
 from batchfit.cli.progress import RowProgress
-from batchfit.cli.ranks import agree, on_main, say, sum_over_ranks, this_rank
+from batchfit.cli.ranks import agree, on_main, say, sum_over_ranks
 from batchfit.cli.settings import FitSettings, differences
-from batchfit.callbacks import Callback
-from batchfit.data import Source
+from batchfit.cli.split import RowSplit, TargetTap, this_rank
 
 __all__ = ["fit_command", "read_run"]
 
@@ -148,32 +145,6 @@ def _processes(n: int) -> str:
     return "1 process" if n == 1 else f"{n} processes (torchrun --nproc_per_node={n})"
 
 
-class _TargetTap(Source):
-    """A split's batches passed through, their targets' moments added to `sink`.
-
-    Its shards share `sink`, so `Normalization.adapt`, which shards a source
-    under torchrun, fills it with this rank's part.
-    """
-
-    def __init__(self, inner: RowSplit, sink: dict[str, Any]) -> None:
-        super().__init__()
-        self.inner, self.sink, self.batch_size = inner, sink, inner.batch_size
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        from batchfit.transforms import Moments
-
-        for batch in self.inner:
-            y = np.asarray(batch[1], np.float64).reshape(len(batch[1]), -1)
-            self.sink.setdefault("y", Moments.empty(y.shape[1])).update(y)
-            yield batch
-
-    def shard(self, rank: int, world_size: int) -> _TargetTap:
-        return _TargetTap(self.inner.shard(rank, world_size), self.sink)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[Any, Any]:
     """One streamed pass: feature statistics into `norm`, target moments on the side.
 
@@ -185,7 +156,7 @@ def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[
     from batchfit.transforms._stats import merge_ranks
 
     target: dict[str, Any] = {}
-    tap = _TargetTap(train_stats_source, target)
+    tap = TargetTap(train_stats_source, target)
     if norm is not None:
         norm.adapt(tap)
     elif want_target:

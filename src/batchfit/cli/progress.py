@@ -8,9 +8,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from batchfit.cli.data import RowSplit
-from batchfit.cli.ranks import say, sum_over_ranks
 from batchfit.callbacks import Callback
+from batchfit.cli.ranks import say, sum_over_ranks
+from batchfit.cli.split import RowSplit
 
 __all__ = ["RowProgress"]
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from batchfit.cli.data import RowSplit
-
-__all__ = ["OtherRankFailed", "agree", "on_main", "say", "sum_over_ranks", "this_rank"]
+__all__ = ["OtherRankFailed", "agree", "on_main", "say", "sum_over_ranks"]
 
 T = TypeVar("T")
 
@@ -81,12 +79,3 @@ def sum_over_ranks(value: int | None) -> int | None:
         return value
     values = distributed.gather_objects(value)
     return None if any(v is None for v in values) else sum(values)
-
-
-def this_rank(split: RowSplit) -> RowSplit:
-    """This rank's shard of a split under torchrun (the split itself in one process)."""
-    from batchfit import distributed
-
-    if not distributed.is_distributed():
-        return split
-    return split.shard(distributed.rank(), distributed.world_size())

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batchfit.cli.data import CliError, RowSplit, expand_files, header_of, open_source
-from batchfit.cli.ranks import agree, say, sum_over_ranks, this_rank
+from batchfit.cli.data import expand_files, header_of, open_source
+from batchfit.cli.errors import CliError
 from batchfit.cli.fit import read_run
+from batchfit.cli.ranks import agree, say, sum_over_ranks
+from batchfit.cli.split import RowSplit, this_rank
 
 __all__ = ["evaluate_command", "predict_command"]
 
