@@ -241,11 +241,12 @@ def _leave_group(ok: bool) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from batchfit.cli import fit, ranks, use
+    from batchfit.cli import fit, use
+    from batchfit.distributed import agree
 
     if args.command == "fit":
         # every rank has read run.json before rank 0 may change the run directory
-        settings = ranks.agree(lambda: _fit_settings(args))
+        settings = agree(lambda: _fit_settings(args))
         return fit.fit_command(
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
@@ -288,9 +289,8 @@ def _main(args: argparse.Namespace) -> int:
             print("batchfit: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # every failure becomes one line (BATCHFIT_TRACEBACK=1 for all)
-        from batchfit.cli.ranks import OtherRankFailed
-
-        if isinstance(error, OtherRankFailed):
+        distributed = sys.modules.get("batchfit.distributed")  # loaded if ranks agreed
+        if distributed is not None and isinstance(error, distributed.OtherRankFailed):
             return 1  # under torchrun: the failing rank printed why
         if os.environ.get("BATCHFIT_TRACEBACK"):
             raise

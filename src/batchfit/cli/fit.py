@@ -48,9 +48,9 @@ from batchfit.cli.data import (
 from batchfit.cli.errors import CliError
 from batchfit.cli.model_spec import build_model
 from batchfit.cli.progress import RowProgress
-from batchfit.cli.ranks import agree, on_main, say, sum_over_ranks
 from batchfit.cli.settings import FitSettings, differences
 from batchfit.cli.split import RowSplit, TargetTap, this_rank
+from batchfit.distributed import agree, on_main, say, sum_over_ranks
 
 __all__ = ["fit_command", "read_run"]
 

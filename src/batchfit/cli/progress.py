@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchfit.callbacks import Callback
-from batchfit.cli.ranks import say, sum_over_ranks
 from batchfit.cli.split import RowSplit
+from batchfit.distributed import say, sum_over_ranks
 
 __all__ = ["RowProgress"]
 

@@ -15,8 +15,8 @@ from typing import Any
 from batchfit.cli.data import expand_files, header_of, open_source
 from batchfit.cli.errors import CliError
 from batchfit.cli.fit import read_run
-from batchfit.cli.ranks import agree, say, sum_over_ranks
 from batchfit.cli.split import RowSplit, this_rank
+from batchfit.distributed import agree, say, sum_over_ranks
 
 __all__ = ["evaluate_command", "predict_command"]
 
