@@ -138,7 +138,8 @@ def generate_houses(path: str | Path, rows: int, seed: int = SEED) -> Path:
 
 def run_demo(rows: int, out: Path, epochs: int = DEFAULT_EPOCHS, quiet: bool = False) -> int:
     """Generate (or reuse) the data, train with a validation split, compare with the floor."""
-    from batchfit.cli.fit import fit_command, read_run
+    from batchfit.cli.fit import fit_command
+    from batchfit.cli.run_dir import read_run
     from batchfit.cli.settings import merge_settings
 
     t_start = time.perf_counter()

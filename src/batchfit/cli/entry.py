@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit_settings(args: argparse.Namespace) -> Any:
-    from batchfit.cli import fit
+    from batchfit.cli.run_dir import read_run
     from batchfit.cli.settings import flags_given, load_toml, merge_settings
 
     from_file = load_toml(args.config) if args.config else {}
@@ -196,7 +196,7 @@ def _fit_settings(args: argparse.Namespace) -> Any:
     layers: list[dict[str, Any]] = [from_file, flags]
     out = flags.get("out") or from_file.get("out")
     if args.resume and out and (Path(out) / "run.json").is_file():
-        saved = fit.read_run(Path(out)).get("settings", {})
+        saved = read_run(Path(out)).get("settings", {})
         layers.insert(0, {k: v for k, v in saved.items() if k != "out"})
     return merge_settings(*layers)
 

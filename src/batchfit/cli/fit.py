@@ -1,13 +1,7 @@
-"""What `batchfit fit` does (the parser lives in `batchfit.cli`; `evaluate` and
-`predict` in `batchfit.cli.use`).
+"""What `batchfit fit` does: `fit_command`, one named step after another.
 
-A run directory holds:
-    model.safetensors   the trained model (architecture, weights, compile settings)
-    run.json            exact settings, files, feature columns, normalisation
-                        statistics, status and final metrics
-    history.csv         one row per epoch (CSVLogger)
-    history.png         loss and metrics per epoch (History.plot)
-    backup/             BackupAndRestore state while a run is unfinished
+The parser lives in `batchfit.cli.entry`, the run directory in
+`batchfit.cli.run_dir`, `evaluate` and `predict` in `batchfit.cli.use`.
 
 NOTE [ The command under torchrun ]
 `torchrun --nproc_per_node=N -m batchfit fit ...` trains one run with N
@@ -28,12 +22,9 @@ exits with 1, so no rank waits for one that has gone.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
+import dataclasses
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,101 +39,150 @@ from batchfit.cli.data import (
 from batchfit.cli.errors import CliError
 from batchfit.cli.model_spec import build_model
 from batchfit.cli.progress import RowProgress
-from batchfit.cli.settings import FitSettings, differences
+from batchfit.cli.run_dir import RUN_FORMAT, start_or_resume, write_run
+from batchfit.cli.settings import FitSettings
 from batchfit.cli.split import RowSplit, TargetTap, this_rank
 from batchfit.distributed import agree, on_main, say, sum_over_ranks
 
-__all__ = ["fit_command", "read_run"]
+__all__ = ["fit_command"]
 
-RUN_FORMAT = 1
 _ADAPT_BATCH = 65_536  # rows per batch of the statistics pass (fewer Python steps)
 
 
-# -- run.json ---------------------------------------------------------------------------------
-def read_run(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise CliError(f"{run_dir} is not a batchfit run directory: no run.json")
-    try:
-        run = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CliError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
-        raise CliError(f"{path} is not a batchfit run description (format {RUN_FORMAT})")
-    return run
+def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
+    """Train from files as `settings` say, writing the run directory.
 
-
-def write_run(run_dir: Path, run: Mapping[str, Any]) -> None:
-    """Write run.json atomically (temp file, rename); under torchrun, rank 0 writes."""
-    from batchfit import distributed
-
-    if not distributed.is_main():
-        return
-    tmp = run_dir / ".run.json.tmp"
-    tmp.write_text(json.dumps(run, indent=2) + "\n")
-    os.replace(tmp, run_dir / "run.json")
-
-
-# -- fit --------------------------------------------------------------------------------------
-def _start_or_resume(
-    run_dir: Path, settings: FitSettings, resume: bool, overwrite: bool
-) -> tuple[str, dict[str, Any] | None]:
-    """('fresh' | 'resume' | 'done', the saved run when resuming); rank 0 decides.
-
-    Refuses to clobber a different or finished run.
+    Each step below is a function of this module, in the order they run.
+    Under torchrun, see NOTE [ The command under torchrun ].
     """
-    mode = _decide(run_dir, settings, resume, overwrite)
-    return mode, read_run(run_dir) if mode == "resume" else None
+    import torch
 
-
-def _decide(run_dir: Path, settings: FitSettings, resume: bool, overwrite: bool) -> str:
     from batchfit import distributed
 
-    previous = run_dir / "run.json"
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-        return "fresh"
-    if not previous.is_file():
-        if resume:
-            raise CliError(f"--resume: nothing to resume in {run_dir} (no run.json)")
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise CliError(
-                f"--out {run_dir} exists and is not a batchfit run; choose another --out"
-            )
-        return "fresh"
-    old = read_run(run_dir)
-    # backup.safetensors from one process, backup-rank{r}.safetensors from several
-    has_backup = any((run_dir / "backup").glob("backup*.safetensors*"))
-    if old.get("status") != "complete" and not has_backup:
-        if resume:
-            say(f"No backup in {run_dir / 'backup'} yet: starting the run from the beginning")
-        shutil.rmtree(run_dir)  # it failed or was stopped before its first backup
-        return "fresh"
-    changed = differences(old.get("settings", {}), settings)
-    if changed:
-        raise CliError(
-            f"--out {run_dir} holds a run with other settings ({'; '.join(changed)}); "
-            "repeat its settings to resume, or pass --overwrite to start again"
-        )
-    if old.get("status") == "complete":
-        if resume or old["settings"].get("epochs") == settings.epochs:
-            return "done"
-        raise CliError(
-            f"--out {run_dir} holds a finished run; pass --overwrite to train it again "
-            "or choose another --out"
-        )
-    # each process backed up its own data position: resume with as many processes
-    processes, now = int(old.get("world_size", 1)), distributed.world_size()
-    if processes != now:
-        raise CliError(
-            f"--out {run_dir} holds a run started with {_processes(processes)}; resume it "
-            f"with {_processes(processes)} (this is {_processes(now)}), or pass --overwrite"
-        )
-    return "resume"
+    run_dir = Path(settings.out or "")
+    mode, previous = on_main(lambda: start_or_resume(run_dir, settings, resume, overwrite))
+    if mode == "done":
+        say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
+        return 0
+    inputs = agree(lambda: _check_files(settings))
+    train, validation = agree(lambda: _open_sources(settings, inputs))
+    on_main(lambda: run_dir.mkdir(parents=True, exist_ok=True))
+    torch.manual_seed(settings.seed)
+    norm, target_stats = _normalisation(settings, inputs, previous, run_dir)
+    model = agree(lambda: _compiled_model(settings, inputs, norm, target_stats))
+    run = _describe_run(settings, inputs, norm, target_stats, previous)
+    write_run(run_dir, run)
+    history, counts = _train(model, settings, inputs, train, validation, run_dir, quiet)
+    if not distributed.is_main():
+        return 0  # rank 0 writes the model, the plot and run.json
+    _write_results(run_dir, run, model, history, counts)
+    return 0
 
 
-def _processes(n: int) -> str:
-    return "1 process" if n == 1 else f"{n} processes (torchrun --nproc_per_node={n})"
+@dataclasses.dataclass
+class _Inputs:
+    """The checked files of a run and its feature columns."""
+
+    files: list[str]
+    features: list[str]
+    validation_files: list[str]
+
+
+def _check_files(settings: FitSettings) -> _Inputs:
+    """The data files, the feature columns and the validation files, checked."""
+    files = expand_files(settings.data, "data")
+    columns = header_of(files[0])
+    features = resolve_features(
+        columns, settings.target, settings.features, settings.drop, files[0]
+    )
+    val_files = (
+        expand_files(settings.validation_data, "--validation-data")
+        if settings.validation_data
+        else []
+    )
+    for extra in files[1:] + val_files:
+        if header_of(extra) != columns and not set(features + settings.target) <= set(
+            header_of(extra)
+        ):
+            raise CliError(f"columns of {extra} differ from {files[0]}: expected {columns}")
+    return _Inputs(files, features, val_files)
+
+
+def _split(
+    settings: FitSettings,
+    inputs: _Inputs,
+    files: list[str],
+    side: str,
+    *,
+    batch_size: int,
+    shuffle_buffer: int,
+) -> RowSplit:
+    """One side of the row-hash split of `files` (every row when validation has its own files)."""
+    inner = open_source(
+        files,
+        settings.target,
+        inputs.features,
+        batch_size=batch_size,
+        shuffle_buffer=shuffle_buffer,
+        seed=settings.seed,
+    )
+    fraction = settings.validation_split if not inputs.validation_files else 0.0
+    return RowSplit(inner, fraction, side)
+
+
+def _open_sources(settings: FitSettings, inputs: _Inputs) -> tuple[RowSplit, RowSplit | None]:
+    """The training source and the validation one (None without validation).
+
+    Validation reads in batches of at least 4096 rows and unshuffled: only its
+    sums matter, and larger batches are fewer Python steps.
+    """
+    train = _split(
+        settings,
+        inputs,
+        inputs.files,
+        "train",
+        batch_size=settings.batch_size,
+        shuffle_buffer=settings.shuffle_buffer,
+    )
+    validation_batch = max(settings.batch_size, 4096)
+    if inputs.validation_files:
+        files = inputs.validation_files
+    elif settings.validation_split:
+        files = inputs.files
+    else:
+        return train, None
+    return train, _split(
+        settings, inputs, files, "validation", batch_size=validation_batch, shuffle_buffer=0
+    )
+
+
+def _normalisation(
+    settings: FitSettings, inputs: _Inputs, previous: dict[str, Any] | None, run_dir: Path
+) -> tuple[Any, dict[str, Any] | None]:
+    """The feature `Normalization` layer (or None) and the target's statistics (or None).
+
+    A fresh run adapts them in one streamed pass over the training rows; a
+    resumed run takes the target's from `run.json` and leaves the layer to be
+    restored from the backup.
+    """
+    from batchfit.layers import Normalization
+
+    norm = Normalization() if settings.normalize else None
+    target_stats = None
+    if previous is not None:
+        saved = previous.get("normalization") or {}
+        target_stats = saved.get("target")
+        say(f"Resuming the run in {run_dir} from its backup")
+    elif settings.normalize or settings.normalize_target:
+        say("Computing normalisation statistics (one streamed pass over the training rows) ...")
+        t0 = time.perf_counter()
+        stats_source = _split(
+            settings, inputs, inputs.files, "train", batch_size=_ADAPT_BATCH, shuffle_buffer=0
+        )
+        mean, variance = _adapt(norm, stats_source, settings.normalize_target)
+        target_stats = {"mean": mean, "variance": variance} if mean is not None else None
+        say(f"  done in {time.perf_counter() - t0:.1f}s")
+    return norm, target_stats
 
 
 def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[Any, Any]:
@@ -175,125 +215,78 @@ def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[
     return moments.mean.tolist(), moments.variance.tolist()
 
 
-def _check_files(settings: FitSettings) -> tuple[list[str], list[str], list[str]]:
-    """The data files, the feature columns and the validation files, checked."""
-    files = expand_files(settings.data, "data")
-    columns = header_of(files[0])
-    features = resolve_features(
-        columns, settings.target, settings.features, settings.drop, files[0]
+def _compiled_model(
+    settings: FitSettings, inputs: _Inputs, norm: Any, target_stats: dict[str, Any] | None
+) -> Any:
+    """The `--model` network with its normalisation layers, compiled as the settings say."""
+    from batchfit import optimizers
+
+    model = build_model(
+        settings.model,
+        len(inputs.features),
+        len(settings.target),
+        feature_norm=norm,
+        target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
     )
-    val_files = (
-        expand_files(settings.validation_data, "--validation-data")
-        if settings.validation_data
-        else []
-    )
-    for extra in files[1:] + val_files:
-        if header_of(extra) != columns and not set(features + settings.target) <= set(
-            header_of(extra)
-        ):
-            raise CliError(f"columns of {extra} differ from {files[0]}: expected {columns}")
-    return files, features, val_files
+    optimizer: dict[str, Any] = {"class_name": settings.optimizer}
+    if settings.learning_rate is not None:
+        optimizer["learning_rate"] = settings.learning_rate
+    model.compile(optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics)
+    return model
 
 
-def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
-    """Train from files as `settings` say, writing the run directory.
-
-    Under torchrun, see NOTE [ The command under torchrun ].
-    """
+def _describe_run(
+    settings: FitSettings,
+    inputs: _Inputs,
+    norm: Any,
+    target_stats: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The content of `run.json` while the run trains (status 'running')."""
     import torch
 
-    from batchfit import distributed, optimizers
-    from batchfit.callbacks import BackupAndRestore, CSVLogger
-    from batchfit.layers import Normalization
-
-    run_dir = Path(settings.out or "")
-    mode, previous = on_main(lambda: _start_or_resume(run_dir, settings, resume, overwrite))
-    if mode == "done":
-        say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
-        return 0
-    files, features, val_files = agree(lambda: _check_files(settings))
-
-    def split(batch_size: int, side: str, shuffle_buffer: int, files_: list[str]) -> RowSplit:
-        inner = open_source(
-            files_,
-            settings.target,
-            features,
-            batch_size=batch_size,
-            shuffle_buffer=shuffle_buffer,
-            seed=settings.seed,
-        )
-        fraction = settings.validation_split if not val_files else 0.0
-        return RowSplit(inner, fraction, side)
-
-    def sources() -> tuple[RowSplit, RowSplit | None]:
-        train = split(settings.batch_size, "train", settings.shuffle_buffer, files)
-        if val_files:
-            return train, split(max(settings.batch_size, 4096), "validation", 0, val_files)
-        if settings.validation_split:
-            return train, split(max(settings.batch_size, 4096), "validation", 0, files)
-        return train, None
-
-    train, validation = agree(sources)
-    on_main(lambda: run_dir.mkdir(parents=True, exist_ok=True))
-    torch.manual_seed(settings.seed)
-    norm = Normalization() if settings.normalize else None
-    target_stats = None
-    if previous is not None:
-        saved = previous.get("normalization") or {}
-        target_stats = saved.get("target")
-        say(f"Resuming the run in {run_dir} from its backup")
-    elif settings.normalize or settings.normalize_target:
-        say("Computing normalisation statistics (one streamed pass over the training rows) ...")
-        t0 = time.perf_counter()
-        stats_source = split(_ADAPT_BATCH, "train", 0, files)
-        mean, variance = _adapt(norm, stats_source, settings.normalize_target)
-        target_stats = {"mean": mean, "variance": variance} if mean is not None else None
-        say(f"  done in {time.perf_counter() - t0:.1f}s")
-
-    def compiled() -> Any:
-        model = build_model(
-            settings.model,
-            len(features),
-            len(settings.target),
-            feature_norm=norm,
-            target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
-        )
-        optimizer: dict[str, Any] = {"class_name": settings.optimizer}
-        if settings.learning_rate is not None:
-            optimizer["learning_rate"] = settings.learning_rate
-        model.compile(
-            optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics
-        )
-        return model
-
-    model = agree(compiled)
+    from batchfit import distributed
 
     normalization: dict[str, Any] = {"target": target_stats}
     if norm is not None and previous is None:
         normalization["features"] = {
-            "columns": features,
+            "columns": inputs.features,
             "mean": norm.mean.reshape(-1).tolist(),
             "variance": norm.variance.reshape(-1).tolist(),
             "rows": int(norm.count),
         }
     elif previous is not None:
         normalization = previous.get("normalization") or normalization
-    run: dict[str, Any] = {
+    return {
         "format": RUN_FORMAT,
         "status": "running",
         "command": sys.argv,
         "settings": settings.to_json(),
-        "files": files,
-        "validation_files": val_files,
-        "validation": _validation_text(settings, val_files),
-        "features": features,
+        "files": inputs.files,
+        "validation_files": inputs.validation_files,
+        "validation": _validation_text(settings, inputs.validation_files),
+        "features": inputs.features,
         "target": settings.target,
         "normalization": normalization,
         "world_size": distributed.world_size(),
         "versions": {"batchfit": _version(), "torch": torch.__version__},
     }
-    write_run(run_dir, run)
 
+
+def _train(
+    model: Any,
+    settings: FitSettings,
+    inputs: _Inputs,
+    train: RowSplit,
+    validation: RowSplit | None,
+    run_dir: Path,
+    quiet: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """`model.fit` with the run's callbacks; the history and the row counts over every rank."""
+    from batchfit import distributed
+    from batchfit.callbacks import BackupAndRestore, CSVLogger
+
+    files, val_files = inputs.files, inputs.validation_files
     estimate = train_rows_estimate(files)
     if estimate is not None and settings.validation_split and not val_files:
         estimate = round(estimate * (1 - settings.validation_split))
@@ -308,9 +301,10 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
     processes = distributed.world_size()
     say(
-        f"Training on {len(files)} file(s), {len(features)} features -> "
+        f"Training on {len(files)} file(s), {len(inputs.features)} features -> "
         f"{', '.join(settings.target)}; "
-        f"validation: {run['validation']}" + (f"; {processes} processes" if processes > 1 else "")
+        f"validation: {_validation_text(settings, val_files)}"
+        + (f"; {processes} processes" if processes > 1 else "")
     )
     t0 = time.perf_counter()
     history = model.fit(
@@ -321,10 +315,20 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         validation_data=validation,
     )
     elapsed = time.perf_counter() - t0
-    train_rows = sum_over_ranks(train.rows_last_epoch)
-    validation_rows = sum_over_ranks(validation.rows_last_epoch) if validation is not None else None
-    if not distributed.is_main():
-        return 0  # rank 0 writes the model, the plot and run.json
+    counts = {
+        "train_rows_per_epoch": sum_over_ranks(train.rows_last_epoch),
+        "validation_rows": (
+            sum_over_ranks(validation.rows_last_epoch) if validation is not None else None
+        ),
+        "seconds": round(elapsed, 2),
+    }
+    return history, counts
+
+
+def _write_results(
+    run_dir: Path, run: dict[str, Any], model: Any, history: Any, counts: dict[str, Any]
+) -> None:
+    """Rank 0: the model, the plot and the finished `run.json`, then where they are."""
     model.save(str(run_dir / "model.safetensors"))
     plot = run_dir / "history.png"
     try:
@@ -332,20 +336,13 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
     except ImportError:
         plot = Path("(not drawn: pip install matplotlib)")
     final = {k: v[-1] for k, v in history.history.items() if v}
-    run.update(
-        status="complete",
-        final=final,
-        train_rows_per_epoch=train_rows,
-        validation_rows=validation_rows,
-        seconds=round(elapsed, 2),
-    )
+    run.update(status="complete", final=final, **counts)
     write_run(run_dir, run)
     say(f"Model:   {run_dir / 'model.safetensors'}")
     say(f"History: {run_dir / 'history.csv'}")
     say(f"Plot:    {plot}")
     say(f"Run:     {run_dir / 'run.json'}")
     say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
-    return 0
 
 
 def _validation_text(settings: FitSettings, val_files: list[str]) -> str:

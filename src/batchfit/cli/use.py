@@ -14,7 +14,7 @@ from typing import Any
 
 from batchfit.cli.data import expand_files, header_of, open_source
 from batchfit.cli.errors import CliError
-from batchfit.cli.fit import read_run
+from batchfit.cli.run_dir import read_run
 from batchfit.cli.split import RowSplit, this_rank
 from batchfit.distributed import agree, say, sum_over_ranks
 
