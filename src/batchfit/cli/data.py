@@ -1,15 +1,23 @@
-"""The files behind the `batchfit` command: which ones, their columns, a source on them."""
+"""The files behind the `batchfit` command: which ones, their columns, a source on them.
+
+Finding files (`expand_paths`), reading a CSV header (`read_header`) and
+telling a compressed file (`compression_of`) are `batchfit.data`'s own
+helpers; what stays here is the command's part: choosing CSV or Parquet by
+the file name, errors that name the flag, `--drop`, and a row estimate for
+the progress bar.
+"""
 
 from __future__ import annotations
 
-import csv as _csv
+import glob
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from batchfit.cli.errors import CliError
 from batchfit.data import Source
+from batchfit.data._csv_cuts import read_header
+from batchfit.data._files import compression_of, expand_paths
 
 __all__ = [
     "expand_files",
@@ -25,31 +33,38 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def expand_files(patterns: Sequence[str], what: str) -> list[str]:
-    """Files named by paths or globs (a shell may already have expanded them)."""
-    import glob
+    """Files named by paths, globs or directories (a shell may already have expanded them).
 
+    `batchfit.data`'s `expand_paths` finds them; a directory contributes its
+    CSV and Parquet files only. Errors name `what` (the flag), and a mix of
+    CSV and Parquet files is refused.
+    """
     files: list[str] = []
     for pattern in patterns:
-        if glob.has_magic(pattern):
-            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        try:
+            found = expand_paths(pattern, "data")
+        except FileNotFoundError:
+            raise CliError(_not_found(pattern, what)) from None
+        if os.path.isdir(pattern):
+            found = [path for path in found if file_kind(path, None)]
             if not found:
-                raise CliError(f"{what}: {pattern!r} matches no files")
-            files.extend(found)
-        elif os.path.isdir(pattern):
-            found = sorted(str(p) for p in Path(pattern).iterdir() if file_kind(str(p), None))
-            if not found:
-                raise CliError(f"{what}: directory {pattern!r} holds no .csv or .parquet files")
-            files.extend(found)
-        elif os.path.isfile(pattern):
-            files.append(pattern)
-        else:
-            raise CliError(f"{what}: file {pattern!r} does not exist")
+                raise CliError(_not_found(pattern, what))
+        files.extend(found)
     if not files:
         raise CliError(f"{what}: no files given")
     kinds = {file_kind(f, what) for f in files}
     if len(kinds) > 1:
         raise CliError(f"{what}: mix of CSV and Parquet files; give one kind at a time")
     return files
+
+
+def _not_found(pattern: str, what: str) -> str:
+    """Why `pattern` names no data file, in the words of the flag `what`."""
+    if os.path.isdir(pattern):
+        return f"{what}: directory {pattern!r} holds no .csv or .parquet files"
+    if glob.has_magic(pattern):
+        return f"{what}: {pattern!r} matches no files"
+    return f"{what}: file {pattern!r} does not exist"
 
 
 def file_kind(path: str, what: str | None) -> str | None:
@@ -68,7 +83,12 @@ def file_kind(path: str, what: str | None) -> str | None:
 
 
 def header_of(path: str) -> list[str]:
-    """Column names of a CSV or Parquet file, read without reading the data."""
+    """Column names of a CSV or Parquet file, read without reading the data.
+
+    A CSV header is read by `batchfit.data`'s CSV reader (quotes, compression,
+    an empty file or one without rows are its errors). A Parquet schema is
+    read here: `batchfit.data` has no helper for it yet.
+    """
     if file_kind(path, "data") == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -77,15 +97,8 @@ def header_of(path: str) -> list[str]:
             return list(pq.read_schema(path).names)
         except (pa.ArrowInvalid, OSError) as e:
             raise CliError(f"{path} is not a readable Parquet file: {e}") from None
-    import pyarrow as pa
-
-    with pa.input_stream(path, compression="detect") as stream:
-        head = stream.read(1 << 16)
-    line = head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
-    if not line.strip():
-        raise CliError(f"{path} is empty: expected a header line and at least one row")
     delimiter = "\t" if path.lower().endswith(".tsv") else ","
-    return next(_csv.reader([line], delimiter=delimiter))
+    return read_header(path, delimiter)[0]
 
 
 def resolve_features(
@@ -152,7 +165,7 @@ def train_rows_estimate(files: Sequence[str]) -> int | None:
 
             total += pq.ParquetFile(path).metadata.num_rows
             continue
-        if path.lower().endswith((".gz", ".zst", ".bz2")):
+        if compression_of(path) is not None:
             return None
         size = os.path.getsize(path)
         with open(path, "rb") as f:
