@@ -13,13 +13,18 @@ Under torchrun (`torchrun --nproc_per_node=N -m batchfit fit ...`) fit,
 evaluate and predict share the work between the processes; see NOTE [ The
 command under torchrun ] in `batchfit.cli.fit`.
 
-The package, one module a job:
+The package, one module a job (docs/architecture.md, "The command on top"):
     entry.py       the parser, `main`, exit codes, the process group
     settings.py    `fit`'s settings from flags, TOML files and run.json
-    fit.py         `batchfit fit`, step by step
+    data.py        which files, their columns, a csv/parquet source on them
+    split.py       `RowSplit` (the row-hash validation split), `TargetTap`
+    model_spec.py  `--model` specs parsed, checked and built
+    run_dir.py     run.json; start afresh, resume or stop
+    fit.py         `batchfit fit`, one named step after another
     use.py         `batchfit evaluate` and `batchfit predict`
     progress.py    rows/s, loss and ETA per epoch
     demo.py        `batchfit demo`
+    errors.py      `CliError`
 """
 
 from __future__ import annotations
