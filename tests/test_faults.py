@@ -124,3 +124,96 @@ def test_a_full_disk_during_a_backup_names_the_file_and_keeps_the_previous_one(
         _small_fit(tmp_path, [BackupAndRestore(backup, save_freq=1, delete_checkpoint=False)])
     assert read_state(backup / "backup.safetensors")["batches_done"] == 2
     assert not [p for p in backup.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- resuming after the data changed (NOTE [ Data fingerprints ] in data/_fingerprint.py) --
+class _Stop(Exception):
+    pass
+
+
+def _crash_after(batches):
+    from batchfit.callbacks import LambdaCallback
+
+    def stop(batch, logs):
+        if batch + 1 == batches:
+            raise _Stop
+
+    return LambdaCallback(on_train_batch_end=stop)
+
+
+def _csv(path, rows, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 2)).round(3)
+    lines = ["a,b,t"] + [f"{a},{b},{a - b:.3f}" for a, b in x]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _fit_csv(path, backup, callbacks=(), check_data=True):
+    import batchfit as bf
+    from batchfit.callbacks import BackupAndRestore
+    from batchfit.optimizers import SGD
+
+    torch.manual_seed(0)
+    model = Sequential([Dense(1, input_dim=2)])
+    model.compile(SGD(0.05), "mse")
+    source = bf.data.csv(str(path), target="t", batch_size=8)
+    saver = BackupAndRestore(backup, save_freq=1, check_data=check_data)
+    model.fit(source, epochs=2, verbose=0, callbacks=[*callbacks, saver])
+    return model.get_weights()
+
+
+def test_a_resume_after_a_row_was_appended_is_refused_naming_the_file(tmp_path):
+    from batchfit._engine.epoch_iterator import ChangedDataError
+
+    data, backup = tmp_path / "houses.csv", tmp_path / "backup"
+    _csv(data, 64)
+    with pytest.raises(_Stop):
+        _fit_csv(data, backup, [_crash_after(3)])
+    size = data.stat().st_size
+    with data.open("a") as f:
+        f.write("0.5,0.25,0.25\n")
+    with pytest.raises(ChangedDataError, match=rf"houses\.csv changed size from {size} to"):
+        _fit_csv(data, backup)
+    # told to go on, it resumes (and finishes)
+    weights = _fit_csv(data, backup, check_data=False)
+    assert all(np.isfinite(w).all() for w in weights)
+
+
+def test_a_resume_on_unchanged_data_is_exact_and_a_rewritten_file_is_refused(tmp_path):
+    from batchfit._engine.epoch_iterator import ChangedDataError
+
+    data = tmp_path / "d.csv"
+    _csv(data, 64)
+    reference = _fit_csv(data, tmp_path / "ref")
+    with pytest.raises(_Stop):
+        _fit_csv(data, tmp_path / "b", [_crash_after(5)])
+    resumed = _fit_csv(data, tmp_path / "b")
+    for a, b in zip(reference, resumed):
+        assert np.array_equal(a, b)
+    with pytest.raises(_Stop):
+        _fit_csv(data, tmp_path / "c", [_crash_after(5)])
+    _csv(data, 64, seed=1)  # rewritten with other rows
+    with pytest.raises(ChangedDataError, match=r"d\.csv"):
+        _fit_csv(data, tmp_path / "c")
+
+
+def test_changed_arrays_are_refused_and_generators_cannot_be_checked():
+    import batchfit as bf
+    from batchfit._engine.epoch_iterator import ChangedDataError, EpochIterator
+
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    saved = EpochIterator(bf.data.arrays(x, x[:, :1], batch_size=4), None).state_dict()
+    x2 = x.copy()
+    x2[7, 1] = -1.0
+    changed = EpochIterator(bf.data.arrays(x2, x[:, :1], batch_size=4), None)
+    with pytest.raises(ChangedDataError, match="array 0 holds different values"):
+        changed.load_state_dict(saved)
+    wider = EpochIterator(
+        bf.data.arrays(np.zeros((20, 3), np.float32), x[:, :1], batch_size=4), None
+    )
+    with pytest.raises(ChangedDataError, match=r"array 0 has shape \[20, 3\]"):
+        wider.load_state_dict(saved)
+    same = EpochIterator(bf.data.arrays(x.copy(), x[:, :1], batch_size=4), None)
+    same.load_state_dict(saved)  # equal data: no complaint
+    feed = bf.data.generator(lambda: iter([(x[:4], x[:4, :1])]))
+    assert feed.fingerprint() is None

@@ -14,14 +14,18 @@ prints and writes files; each rank backs up its own data position.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+T = TypeVar("T")
+
 __all__ = [
+    "OtherRankFailed",
+    "agree",
     "all_reduce_sum_",
     "barrier",
     "gather_objects",
@@ -29,7 +33,10 @@ __all__ = [
     "is_distributed",
     "is_main",
     "local_rank",
+    "on_main",
     "rank",
+    "say",
+    "sum_over_ranks",
     "torchrun_env",
     "world_size",
 ]
@@ -134,3 +141,75 @@ def gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+# -- printing once, failing together, adding counts --------------------------------------------
+# For code that runs the same steps on every rank outside the training loop
+# (the `batchfit` command's set-up, reading files, writing a run directory).
+
+
+def say(message: str) -> None:
+    """Print on rank 0 (the only process under torchrun that prints)."""
+    if is_main():
+        print(message, flush=True)
+
+
+class OtherRankFailed(Exception):
+    """This rank stops because another rank failed and reports why (exit code 1, no message)."""
+
+
+def agree(fn: Callable[[], T]) -> T:
+    """`fn()` on every rank; when it fails on any rank, it fails on all.
+
+    The lowest failing rank raises its own error (printed once) and the others
+    raise `OtherRankFailed`, so every rank leaves together and none waits in a
+    collective for one that has gone. One process: just `fn()`.
+
+    Example:
+        files = agree(lambda: expand(patterns))  # a missing file stops every rank
+    """
+    error: Exception | None = None
+    try:
+        result = fn()
+    except Exception as e:
+        error = e
+    if is_distributed():
+        failed = gather_objects(error is not None)
+        if any(failed):
+            if error is not None and failed.index(True) == rank():
+                raise error
+            raise OtherRankFailed from error
+    if error is not None:
+        raise error
+    return result
+
+
+def on_main(fn: Callable[[], T]) -> T:
+    """`fn()` on rank 0 only; every rank returns its result (or fails with it).
+
+    The result travels to the other ranks pickled (`gather_objects`), so it
+    should be small: a decision, a path, a few numbers.
+    """
+    if not is_distributed():
+        return fn()
+    outcome: tuple[bool, Any] | None = None
+    error: Exception | None = None
+    if is_main():
+        try:
+            outcome = (True, fn())
+        except Exception as e:
+            error, outcome = e, (False, None)
+    ok, result = gather_objects(outcome)[0]
+    if not ok:
+        if error is not None:
+            raise error
+        raise OtherRankFailed
+    return result
+
+
+def sum_over_ranks(value: int | None) -> int | None:
+    """`value` added over the ranks (None when any rank has none); one process: `value`."""
+    if not is_distributed():
+        return value
+    values = gather_objects(value)
+    return None if any(v is None for v in values) else sum(values)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from batchfit._cli_data import row_hash_unit
+from batchfit.cli.split import row_hash_unit
 from tests.cli.conftest import COLUMNS, run_cli, table
 
 

@@ -3,7 +3,7 @@
 Checked against one process: the same files in the run directory, the
 weights of the same training done in one process, and the same evaluation
 and predictions. See NOTE [ The command under torchrun ] in
-`batchfit._cli_run`.
+`batchfit.cli.fit`.
 """
 
 from __future__ import annotations
@@ -132,7 +132,9 @@ def _reference_model(runs: dict) -> Any:
     import torch
 
     from batchfit import optimizers
-    from batchfit._cli_data import RowSplit, build_model, open_source
+    from batchfit.cli.data import open_source
+    from batchfit.cli.model_spec import build_model
+    from batchfit.cli.split import RowSplit
     from batchfit.layers import Normalization
 
     run = json.loads((runs["root"] / "two" / "run.json").read_text())
@@ -189,7 +191,8 @@ def test_weights_equal_the_same_training_in_one_process(runs: dict, tmp_path: Pa
 
 
 def test_evaluate_under_torchrun_equals_one_process(runs: dict) -> None:
-    from batchfit._cli_data import RowSplit, open_source
+    from batchfit.cli.data import open_source
+    from batchfit.cli.split import RowSplit
     from batchfit.models import load_model
 
     root, files = runs["root"], [str(f) for f in runs["files"]]

@@ -9,8 +9,16 @@ import torch
 
 from batchfit import distributed
 from batchfit.data import Source, num_batches
+from batchfit.data._fingerprint import describe_change
 
-__all__ = ["EpochIterator"]
+__all__ = ["ChangedDataError", "EpochIterator"]
+
+_UNSET = object()
+
+
+class ChangedDataError(ValueError):
+    """The data a backup was taken on has changed; resuming would train on other rows."""
+
 
 _SKIP_COUNTERS = ("bad_rows_skipped", "nan_rows_skipped")
 
@@ -30,6 +38,7 @@ class EpochIterator:
         self._open: Iterator[Any] | None = None
         #: the source's own epoch when it is read as a stream (None until first opened)
         self._source_epoch: int | None = None
+        self._fingerprint: object = _UNSET
 
     @property
     def steps(self) -> int | None:
@@ -63,10 +72,35 @@ class EpochIterator:
             self._open = None
             self._source_epoch = epoch if self._source_epoch is None else self._source_epoch + 1
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"source": self.source.state_dict(), "source_epoch": self._source_epoch}
+    def fingerprint(self) -> dict[str, Any] | None:
+        """The source's fingerprint, taken once (NOTE [ Data fingerprints ] in data/)."""
+        if self._fingerprint is _UNSET:
+            self._fingerprint = self.source.fingerprint()
+        return self._fingerprint  # type: ignore[return-value]
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source.state_dict(),
+            "source_epoch": self._source_epoch,
+            "fingerprint": self.fingerprint(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], check_data: bool = True) -> None:
+        """Resume the reading where `state` says; refuse if the data changed since then.
+
+        Raises:
+            ChangedDataError: the source's data is not what the backup was taken on
+                (unless `check_data` is False).
+        """
+        saved = state.get("fingerprint")
+        if check_data and saved is not None:
+            change = describe_change(saved, self.fingerprint())
+            if change is not None:
+                raise ChangedDataError(
+                    f"cannot resume: {change}. The backup's position in the data would "
+                    "point at other rows. Restore the data, start afresh (delete the backup), "
+                    "or resume anyway with BackupAndRestore(..., check_data=False)"
+                )
         self.source.load_state_dict(state["source"])
         saved = state.get("source_epoch")
         self._source_epoch = None if saved is None else int(saved)

@@ -105,9 +105,9 @@ class FitRun:
             "rng": rng_state(),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], check_data: bool = True) -> None:
+        self.data.load_state_dict(state["data"], check_data)  # first: it may refuse
         self.step.load_state_dict(state["step"])
-        self.data.load_state_dict(state["data"])
         self.callbacks.load_state_dict(state["callbacks"])
         set_rng_state(state["rng"])
         self.epoch, self.batches_done = int(state["epoch"]), int(state["batches_done"])
@@ -115,13 +115,15 @@ class FitRun:
     def resume(self, resume_from: Any) -> bool:
         """Load the backup of `resume_from` or of a BackupAndRestore callback; True if found."""
         saved = Checkpointer(resume_from).load() if resume_from is not None else None
+        check_data = True
         for saver in self.callbacks.state_savers:
             if saved is not None:
                 break
             saved = saver.restore_point()
+            check_data = getattr(saver, "check_data", True)
         if saved is None:
             return False
-        self.load_state_dict(saved)
+        self.load_state_dict(saved, check_data)
         return True
 
     # -- the epochs ---------------------------------------------------------------------------

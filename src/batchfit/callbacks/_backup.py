@@ -28,6 +28,9 @@ class BackupAndRestore(Callback):
         backup_dir: folder for `backup.safetensors` (and `backup.safetensors.prev`).
         save_freq: 'epoch', or an int: back up every that many batches.
         delete_checkpoint: remove the backup when training finishes normally.
+        check_data: refuse to resume when the data changed since the backup (a
+            file grew, was rewritten or replaced; arrays hold other values): the
+            saved position would point at other rows. False resumes anyway.
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class BackupAndRestore(Callback):
         backup_dir: str | os.PathLike[str],
         save_freq: str | int = "epoch",
         delete_checkpoint: bool = True,
+        check_data: bool = True,
     ) -> None:
         super().__init__()
         if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
@@ -42,6 +46,7 @@ class BackupAndRestore(Callback):
         self.backup_dir = Path(backup_dir)
         self.save_freq = save_freq
         self.delete_checkpoint = delete_checkpoint
+        self.check_data = bool(check_data)
         self._batches = 0
 
     saves_training_state = True

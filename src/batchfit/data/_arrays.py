@@ -126,6 +126,11 @@ class ArraySource(IndexedSource):
         if sample_weight is not None and y is None:
             self._parts = [None, sample_weight]  # (x, None, w): the weights keep their place
 
+    def fingerprint(self) -> dict[str, Any]:
+        from batchfit.data._fingerprint import array_fingerprint
+
+        return array_fingerprint([self.x, self.y, self.sample_weight])
+
     def load(self, rows: slice | np.ndarray) -> Batch:
         return tuple(_take(p, rows) for p in (self.x, *self._parts))
 

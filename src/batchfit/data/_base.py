@@ -173,6 +173,13 @@ class Source:
     def _on_shard(self) -> None:
         """On a new shard: drop what the original's iterations own; redo what the shard changes."""
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        """What identifies the data read, for a resume to check (NOTE [ Data fingerprints ]).
+
+        None: this source cannot be checked (a generator, a user's iterable).
+        """
+        return None
+
     def close(self) -> None:
         """Release threads and files; iterating again reopens them."""
 

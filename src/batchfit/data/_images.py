@@ -185,6 +185,16 @@ class ImageFolderSource(IndexedSource):
         self.dtype = np.dtype(dtype)
         self.bad_files: list[str] = []
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The image files and their labels (no file is read: the list can be long)."""
+        import hashlib
+
+        digest = hashlib.blake2b(digest_size=16)
+        for path in self.filepaths:
+            digest.update(os.fsencode(path) + b"\0")
+        digest.update(np.ascontiguousarray(self.classes).tobytes())
+        return {"kind": "image files", "count": len(self.filepaths), "hash": digest.hexdigest()}
+
     def _list(
         self, classes: Sequence[str] | None, class_mode: str | None, follow_links: bool
     ) -> tuple[list[str], list[str], list[int]]:

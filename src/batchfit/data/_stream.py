@@ -267,6 +267,13 @@ class StreamSource(Source):
         self._lock = threading.Lock()
         self._units = self._compute_units()
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        """The files read (csv, parquet, npy); None for data held in memory."""
+        from batchfit.data._fingerprint import files_fingerprint
+
+        paths = getattr(self, "files", None) or getattr(self, "paths", None)
+        return files_fingerprint(paths) if paths else None
+
     def close(self) -> None:
         """Stop any prefetch thread still running (iterating again restarts one)."""
         with self._lock:

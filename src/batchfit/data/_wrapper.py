@@ -91,6 +91,9 @@ class SourceWrapper(Source):
     def replayable(self) -> bool:
         return self.inner.replayable
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        return self.inner.fingerprint()
+
     def close(self) -> None:
         self.inner.close()
 

@@ -1,6 +1,6 @@
 """What `batchfit evaluate` and `predict` do with a finished run directory.
 
-Under torchrun (NOTE [ The command under torchrun ] in `_cli_run`) every rank
+Under torchrun (NOTE [ The command under torchrun ] in `batchfit.cli.fit`) every rank
 checks the run and the files (`agree`: one message, every rank exits, on a
 failure); `evaluate` scores a shard per rank and adds the sums and row counts;
 `predict` shares the batches between ranks and rank 0 writes the file.
@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batchfit._cli_data import CliError, RowSplit, expand_files, header_of, open_source
-from batchfit._cli_ranks import agree, say, sum_over_ranks, this_rank
-from batchfit._cli_run import read_run
+from batchfit.cli.data import expand_files, header_of, open_source
+from batchfit.cli.errors import CliError
+from batchfit.cli.run_dir import read_run
+from batchfit.cli.split import RowSplit, this_rank
+from batchfit.distributed import agree, say, sum_over_ranks
 
 __all__ = ["evaluate_command", "predict_command"]
 

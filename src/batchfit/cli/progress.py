@@ -8,9 +8,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from batchfit._cli_data import RowSplit
-from batchfit._cli_ranks import say, sum_over_ranks
 from batchfit.callbacks import Callback
+from batchfit.cli.split import RowSplit
+from batchfit.distributed import say, sum_over_ranks
 
 __all__ = ["RowProgress"]
 

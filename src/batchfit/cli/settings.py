@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from batchfit._cli_data import CliError
+from batchfit.cli.errors import CliError
 
 __all__ = ["FitSettings", "SETTING_TYPES", "load_toml", "merge_settings"]
 

@@ -1,17 +1,9 @@
-"""The `batchfit` command: train, evaluate and predict from CSV/Parquet files without code.
+"""The entry of the `batchfit` command: the parser, the exit codes, the process group.
 
-    batchfit fit houses/*.csv --target price --model "dense:64:relu,dense:1" --out runs/houses
-    batchfit evaluate runs/houses val.parquet
-    batchfit predict runs/houses new/*.csv --output preds.parquet
-    batchfit demo
-
-Exit codes: 0 success, 1 failure (a bad file, column, value; printed as one
-`batchfit: error: ...` line), 2 usage (an unknown or malformed flag), 130
-interrupted. Set `BATCHFIT_TRACEBACK=1` to see the full traceback of a failure.
-
-Under torchrun (`torchrun --nproc_per_node=N -m batchfit fit ...`) fit,
-evaluate and predict share the work between the processes; see NOTE [ The
-command under torchrun ] in `batchfit._cli_run`.
+`main` parses the flags, joins torchrun's process group when there is one,
+runs the sub-command (`batchfit.cli.fit`, `.use`, `.demo`) and turns every
+failure into one `batchfit: error: ...` line and an exit code (see
+`batchfit.cli`).
 """
 
 from __future__ import annotations
@@ -23,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 _FIT_EPILOG = """\
 Files are streamed (never loaded whole): CSV (.csv, .csv.gz, .tsv) through
@@ -181,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it through fit with a validation split, and compare the validation error with the "
         "noise floor (the best error any model can reach).",
     )
-    from batchfit._demo import DEFAULT_EPOCHS, DEFAULT_ROWS
+    from batchfit.cli.demo import DEFAULT_EPOCHS, DEFAULT_ROWS
 
     demo.add_argument(
         "--rows", type=_positive_int, default=DEFAULT_ROWS, help=f"rows (default {DEFAULT_ROWS:,})"
@@ -196,15 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit_settings(args: argparse.Namespace) -> Any:
-    from batchfit import _cli_run
-    from batchfit._cli_settings import flags_given, load_toml, merge_settings
+    from batchfit.cli.run_dir import read_run
+    from batchfit.cli.settings import flags_given, load_toml, merge_settings
 
     from_file = load_toml(args.config) if args.config else {}
     flags = flags_given(args)
     layers: list[dict[str, Any]] = [from_file, flags]
     out = flags.get("out") or from_file.get("out")
     if args.resume and out and (Path(out) / "run.json").is_file():
-        saved = _cli_run.read_run(Path(out)).get("settings", {})
+        saved = read_run(Path(out)).get("settings", {})
         layers.insert(0, {k: v for k, v in saved.items() if k != "out"})
     return merge_settings(*layers)
 
@@ -216,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     if args.command == "demo" and distributed.torchrun_env():
-        from batchfit._cli_data import CliError
+        from batchfit.cli.errors import CliError
 
         raise CliError("batchfit demo runs in one process: start it without torchrun")
     # under torchrun every rank joins the group first, so the ranks can agree on failures
@@ -249,21 +241,20 @@ def _leave_group(ok: bool) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from batchfit import _cli_ranks, _cli_run, _cli_use
+    from batchfit.cli import fit, use
+    from batchfit.distributed import agree
 
     if args.command == "fit":
         # every rank has read run.json before rank 0 may change the run directory
-        settings = _cli_ranks.agree(lambda: _fit_settings(args))
-        return _cli_run.fit_command(
+        settings = agree(lambda: _fit_settings(args))
+        return fit.fit_command(
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
     if args.command == "evaluate":
-        return _cli_use.evaluate_command(
-            Path(args.run_dir), args.data, args.batch_size, args.subset
-        )
+        return use.evaluate_command(Path(args.run_dir), args.data, args.batch_size, args.subset)
     if args.command == "predict":
-        return _cli_use.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
-    from batchfit._demo import run_demo
+        return use.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
+    from batchfit.cli.demo import run_demo
 
     return run_demo(rows=args.rows, out=Path(args.out), epochs=args.epochs, quiet=args.quiet)
 
@@ -298,9 +289,8 @@ def _main(args: argparse.Namespace) -> int:
             print("batchfit: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # every failure becomes one line (BATCHFIT_TRACEBACK=1 for all)
-        from batchfit._cli_ranks import OtherRankFailed
-
-        if isinstance(error, OtherRankFailed):
+        distributed = sys.modules.get("batchfit.distributed")  # loaded if ranks agreed
+        if distributed is not None and isinstance(error, distributed.OtherRankFailed):
             return 1  # under torchrun: the failing rank printed why
         if os.environ.get("BATCHFIT_TRACEBACK"):
             raise
@@ -326,7 +316,3 @@ def _rank() -> int | None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
         return int(os.environ["RANK"])
     return None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

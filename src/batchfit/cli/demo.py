@@ -138,8 +138,9 @@ def generate_houses(path: str | Path, rows: int, seed: int = SEED) -> Path:
 
 def run_demo(rows: int, out: Path, epochs: int = DEFAULT_EPOCHS, quiet: bool = False) -> int:
     """Generate (or reuse) the data, train with a validation split, compare with the floor."""
-    from batchfit._cli_run import fit_command, read_run
-    from batchfit._cli_settings import merge_settings
+    from batchfit.cli.fit import fit_command
+    from batchfit.cli.run_dir import read_run
+    from batchfit.cli.settings import merge_settings
 
     t_start = time.perf_counter()
     data = out / f"houses-{rows}.csv"
@@ -190,7 +191,7 @@ def run_demo(rows: int, out: Path, epochs: int = DEFAULT_EPOCHS, quiet: bool = F
     rmse, mae = math.sqrt(final["val_loss"]), final["val_mae"]
     print(
         f"\nValidation error vs the noise floor (NOTE [ The demo's price model ] in "
-        f"batchfit/_demo.py):\n"
+        f"batchfit/cli/demo.py):\n"
         f"  RMSE {rmse:7.2f} k$   floor {NOISE_SD:6.2f} k$   ({rmse / NOISE_SD:.2f}x)\n"
         f"  MAE  {mae:7.2f} k$   floor {NOISE_MAE:6.2f} k$   ({mae / NOISE_MAE:.2f}x)\n"
         f"Demo finished in {time.perf_counter() - t_start:.0f}s.",

@@ -1,0 +1,362 @@
+"""What `batchfit fit` does: `fit_command`, one named step after another.
+
+The parser lives in `batchfit.cli.entry`, the run directory in
+`batchfit.cli.run_dir`, `evaluate` and `predict` in `batchfit.cli.use`.
+
+NOTE [ The command under torchrun ]
+`torchrun --nproc_per_node=N -m batchfit fit ...` trains one run with N
+processes. Every rank joins the process group before doing anything and
+resolves the settings and files itself; rank 0 alone decides whether to start
+afresh, resume or do nothing (it may delete a failed run) and tells the
+others, so no rank reads the run directory while rank 0 changes it. Each rank
+trains on its shard of the row-hash split (`RowSplit.shard`) and the
+statistics pass reads a shard per rank and merges the sums in rank order, so
+every rank holds the same statistics. Row counts are added across ranks.
+Only rank 0 prints and writes the run directory; each rank writes its own
+backup file (its data position), which rank 0 removes at the end.
+A failure during the set-up (a bad flag value, file or column) is agreed
+between ranks (`agree`): one rank prints it and every rank exits with 1.
+A failure during training ends that rank; torchrun then stops the others and
+exits with 1, so no rank waits for one that has gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from batchfit.callbacks import Callback
+from batchfit.cli.data import (
+    expand_files,
+    header_of,
+    open_source,
+    resolve_features,
+    train_rows_estimate,
+)
+from batchfit.cli.errors import CliError
+from batchfit.cli.model_spec import build_model
+from batchfit.cli.progress import RowProgress
+from batchfit.cli.run_dir import RUN_FORMAT, start_or_resume, write_run
+from batchfit.cli.settings import FitSettings
+from batchfit.cli.split import RowSplit, TargetTap, this_rank
+from batchfit.distributed import agree, on_main, say, sum_over_ranks
+
+__all__ = ["fit_command"]
+
+_ADAPT_BATCH = 65_536  # rows per batch of the statistics pass (fewer Python steps)
+
+
+def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
+    """Train from files as `settings` say, writing the run directory.
+
+    Each step below is a function of this module, in the order they run.
+    Under torchrun, see NOTE [ The command under torchrun ].
+    """
+    import torch
+
+    from batchfit import distributed
+
+    run_dir = Path(settings.out or "")
+    mode, previous = on_main(lambda: start_or_resume(run_dir, settings, resume, overwrite))
+    if mode == "done":
+        say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
+        return 0
+    inputs = agree(lambda: _check_files(settings))
+    train, validation = agree(lambda: _open_sources(settings, inputs))
+    on_main(lambda: run_dir.mkdir(parents=True, exist_ok=True))
+    torch.manual_seed(settings.seed)
+    norm, target_stats = _normalisation(settings, inputs, previous, run_dir)
+    model = agree(lambda: _compiled_model(settings, inputs, norm, target_stats))
+    run = _describe_run(settings, inputs, norm, target_stats, previous)
+    write_run(run_dir, run)
+    history, counts = _train(model, settings, inputs, train, validation, run_dir, quiet)
+    if not distributed.is_main():
+        return 0  # rank 0 writes the model, the plot and run.json
+    _write_results(run_dir, run, model, history, counts)
+    return 0
+
+
+@dataclasses.dataclass
+class _Inputs:
+    """The checked files of a run and its feature columns."""
+
+    files: list[str]
+    features: list[str]
+    validation_files: list[str]
+
+
+def _check_files(settings: FitSettings) -> _Inputs:
+    """The data files, the feature columns and the validation files, checked."""
+    files = expand_files(settings.data, "data")
+    columns = header_of(files[0])
+    features = resolve_features(
+        columns, settings.target, settings.features, settings.drop, files[0]
+    )
+    val_files = (
+        expand_files(settings.validation_data, "--validation-data")
+        if settings.validation_data
+        else []
+    )
+    for extra in files[1:] + val_files:
+        if header_of(extra) != columns and not set(features + settings.target) <= set(
+            header_of(extra)
+        ):
+            raise CliError(f"columns of {extra} differ from {files[0]}: expected {columns}")
+    return _Inputs(files, features, val_files)
+
+
+def _split(
+    settings: FitSettings,
+    inputs: _Inputs,
+    files: list[str],
+    side: str,
+    *,
+    batch_size: int,
+    shuffle_buffer: int,
+) -> RowSplit:
+    """One side of the row-hash split of `files` (every row when validation has its own files)."""
+    inner = open_source(
+        files,
+        settings.target,
+        inputs.features,
+        batch_size=batch_size,
+        shuffle_buffer=shuffle_buffer,
+        seed=settings.seed,
+    )
+    fraction = settings.validation_split if not inputs.validation_files else 0.0
+    return RowSplit(inner, fraction, side)
+
+
+def _open_sources(settings: FitSettings, inputs: _Inputs) -> tuple[RowSplit, RowSplit | None]:
+    """The training source and the validation one (None without validation).
+
+    Validation reads in batches of at least 4096 rows and unshuffled: only its
+    sums matter, and larger batches are fewer Python steps.
+    """
+    train = _split(
+        settings,
+        inputs,
+        inputs.files,
+        "train",
+        batch_size=settings.batch_size,
+        shuffle_buffer=settings.shuffle_buffer,
+    )
+    validation_batch = max(settings.batch_size, 4096)
+    if inputs.validation_files:
+        files = inputs.validation_files
+    elif settings.validation_split:
+        files = inputs.files
+    else:
+        return train, None
+    return train, _split(
+        settings, inputs, files, "validation", batch_size=validation_batch, shuffle_buffer=0
+    )
+
+
+def _normalisation(
+    settings: FitSettings, inputs: _Inputs, previous: dict[str, Any] | None, run_dir: Path
+) -> tuple[Any, dict[str, Any] | None]:
+    """The feature `Normalization` layer (or None) and the target's statistics (or None).
+
+    A fresh run adapts them in one streamed pass over the training rows; a
+    resumed run takes the target's from `run.json` and leaves the layer to be
+    restored from the backup.
+    """
+    from batchfit.layers import Normalization
+
+    norm = Normalization() if settings.normalize else None
+    target_stats = None
+    if previous is not None:
+        saved = previous.get("normalization") or {}
+        target_stats = saved.get("target")
+        say(f"Resuming the run in {run_dir} from its backup")
+    elif settings.normalize or settings.normalize_target:
+        say("Computing normalisation statistics (one streamed pass over the training rows) ...")
+        t0 = time.perf_counter()
+        stats_source = _split(
+            settings, inputs, inputs.files, "train", batch_size=_ADAPT_BATCH, shuffle_buffer=0
+        )
+        mean, variance = _adapt(norm, stats_source, settings.normalize_target)
+        target_stats = {"mean": mean, "variance": variance} if mean is not None else None
+        say(f"  done in {time.perf_counter() - t0:.1f}s")
+    return norm, target_stats
+
+
+def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[Any, Any]:
+    """One streamed pass: feature statistics into `norm`, target moments on the side.
+
+    Under torchrun each rank reads its shard and the sums are merged in rank
+    order (`Normalization.adapt` does this for the features), so every rank
+    ends with the same statistics.
+    """
+    from batchfit import distributed
+    from batchfit.transforms._stats import merge_ranks
+
+    target: dict[str, Any] = {}
+    tap = TargetTap(train_stats_source, target)
+    if norm is not None:
+        norm.adapt(tap)
+    elif want_target:
+        mine = (
+            tap.shard(distributed.rank(), distributed.world_size())
+            if distributed.is_distributed()
+            else tap
+        )
+        for _ in mine:
+            pass
+    if not want_target:
+        return None, None
+    moments = merge_ranks(target.get("y")) if distributed.is_distributed() else target.get("y")
+    if moments is None or moments.count == 0:
+        raise CliError("the training side of the data has no rows")
+    return moments.mean.tolist(), moments.variance.tolist()
+
+
+def _compiled_model(
+    settings: FitSettings, inputs: _Inputs, norm: Any, target_stats: dict[str, Any] | None
+) -> Any:
+    """The `--model` network with its normalisation layers, compiled as the settings say."""
+    from batchfit import optimizers
+
+    model = build_model(
+        settings.model,
+        len(inputs.features),
+        len(settings.target),
+        feature_norm=norm,
+        target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
+    )
+    optimizer: dict[str, Any] = {"class_name": settings.optimizer}
+    if settings.learning_rate is not None:
+        optimizer["learning_rate"] = settings.learning_rate
+    model.compile(optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics)
+    return model
+
+
+def _describe_run(
+    settings: FitSettings,
+    inputs: _Inputs,
+    norm: Any,
+    target_stats: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The content of `run.json` while the run trains (status 'running')."""
+    import torch
+
+    from batchfit import distributed
+
+    normalization: dict[str, Any] = {"target": target_stats}
+    if norm is not None and previous is None:
+        normalization["features"] = {
+            "columns": inputs.features,
+            "mean": norm.mean.reshape(-1).tolist(),
+            "variance": norm.variance.reshape(-1).tolist(),
+            "rows": int(norm.count),
+        }
+    elif previous is not None:
+        normalization = previous.get("normalization") or normalization
+    return {
+        "format": RUN_FORMAT,
+        "status": "running",
+        "command": sys.argv,
+        "settings": settings.to_json(),
+        "files": inputs.files,
+        "validation_files": inputs.validation_files,
+        "validation": _validation_text(settings, inputs.validation_files),
+        "features": inputs.features,
+        "target": settings.target,
+        "normalization": normalization,
+        "world_size": distributed.world_size(),
+        "versions": {"batchfit": _version(), "torch": torch.__version__},
+    }
+
+
+def _train(
+    model: Any,
+    settings: FitSettings,
+    inputs: _Inputs,
+    train: RowSplit,
+    validation: RowSplit | None,
+    run_dir: Path,
+    quiet: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """`model.fit` with the run's callbacks; the history and the row counts over every rank."""
+    from batchfit import distributed
+    from batchfit.callbacks import BackupAndRestore, CSVLogger
+
+    files, val_files = inputs.files, inputs.validation_files
+    estimate = train_rows_estimate(files)
+    if estimate is not None and settings.validation_split and not val_files:
+        estimate = round(estimate * (1 - settings.validation_split))
+    # this rank's shards: fit leaves a sharded source alone, and the counts stay readable
+    train = this_rank(train)
+    validation = this_rank(validation) if validation is not None else None
+    callbacks: list[Callback] = [
+        CSVLogger(run_dir / "history.csv"),
+        BackupAndRestore(run_dir / "backup", save_freq=settings.backup_every),
+    ]
+    if not quiet:
+        callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
+    processes = distributed.world_size()
+    say(
+        f"Training on {len(files)} file(s), {len(inputs.features)} features -> "
+        f"{', '.join(settings.target)}; "
+        f"validation: {_validation_text(settings, val_files)}"
+        + (f"; {processes} processes" if processes > 1 else "")
+    )
+    t0 = time.perf_counter()
+    history = model.fit(
+        train,
+        epochs=settings.epochs,
+        verbose=0,
+        callbacks=callbacks,
+        validation_data=validation,
+    )
+    elapsed = time.perf_counter() - t0
+    counts = {
+        "train_rows_per_epoch": sum_over_ranks(train.rows_last_epoch),
+        "validation_rows": (
+            sum_over_ranks(validation.rows_last_epoch) if validation is not None else None
+        ),
+        "seconds": round(elapsed, 2),
+    }
+    return history, counts
+
+
+def _write_results(
+    run_dir: Path, run: dict[str, Any], model: Any, history: Any, counts: dict[str, Any]
+) -> None:
+    """Rank 0: the model, the plot and the finished `run.json`, then where they are."""
+    model.save(str(run_dir / "model.safetensors"))
+    plot = run_dir / "history.png"
+    try:
+        history.plot(str(plot))
+    except ImportError:
+        plot = Path("(not drawn: pip install matplotlib)")
+    final = {k: v[-1] for k, v in history.history.items() if v}
+    run.update(status="complete", final=final, **counts)
+    write_run(run_dir, run)
+    say(f"Model:   {run_dir / 'model.safetensors'}")
+    say(f"History: {run_dir / 'history.csv'}")
+    say(f"Plot:    {plot}")
+    say(f"Run:     {run_dir / 'run.json'}")
+    say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
+
+
+def _validation_text(settings: FitSettings, val_files: list[str]) -> str:
+    if val_files:
+        return f"the {len(val_files)} file(s) of --validation-data"
+    if settings.validation_split:
+        return (
+            f"{settings.validation_split:.0%} of rows, chosen by a hash of each row's values "
+            "(deterministic; the same rows every epoch)"
+        )
+    return "none"
+
+
+def _version() -> str:
+    from batchfit import __version__
+
+    return __version__
