@@ -217,3 +217,43 @@ def test_changed_arrays_are_refused_and_generators_cannot_be_checked():
     same.load_state_dict(saved)  # equal data: no complaint
     feed = bf.data.generator(lambda: iter([(x[:4], x[:4, :1])]))
     assert feed.fingerprint() is None
+
+
+# -- sizes read from a file are checked before anything is allocated ----------------------
+@pytest.mark.parametrize(
+    "spec",
+    [
+        [[4, 50000, 50000], [4, 1], "float32"],  # 2.5e9 elements per sample
+        [[4, 3], [4, 10**12], "float32"],
+        [[4, -3], [4, 1], "float32"],
+        [[4, 3.5], [4, 1], "float32"],
+        [[4] * 20, [4, 1], "float32"],
+        [[4, 3], [4, 1], "object"],
+        "x",
+    ],
+)
+def test_a_doctored_first_batch_record_is_refused_before_allocating(tmp_path, spec):
+    from batchfit._engine.checkpoint import read_state, write_state
+    from batchfit.callbacks import BackupAndRestore
+    from batchfit.optimizers import SGD
+
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    model = Sequential([Dense(2), Dense(1)])  # shapes come from the first batch
+    model.compile(SGD(0.1), "mse")
+    backup = tmp_path / "backup"
+    with pytest.raises(_Stop):
+        model.fit(
+            x,
+            x[:, :1],
+            batch_size=4,
+            verbose=0,
+            callbacks=[_crash_after(2), BackupAndRestore(backup, save_freq=1)],
+        )
+    state = read_state(backup / "backup.safetensors")
+    assert state["step"]["first_batch"][0] == [4, 3]
+    state["step"]["first_batch"] = spec
+    write_state(state, backup / "backup.safetensors", keep_previous=False)
+    fresh = Sequential([Dense(2), Dense(1)])
+    fresh.compile(SGD(0.1), "mse")
+    with pytest.raises(ValueError, match="first-batch|target dtype"):
+        fresh.fit(x, x[:, :1], batch_size=4, verbose=0, callbacks=[BackupAndRestore(backup)])

@@ -375,12 +375,10 @@ class Step:
         """Restore `state_dict()`, building lazy shapes from the saved first batch first."""
         spec = state.get("first_batch")
         if not self.ready and spec is not None:
-            x_shape, y_shape, y_dtype = spec
-            if y_dtype is not None and y_dtype not in _TARGET_DTYPES:
-                raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
+            x_shape, y_shape, y_dtype = _checked_spec(spec, state["model"])
             x = torch.zeros(x_shape, device=self.device)
             y = None if y_shape is None else torch.zeros(y_shape, dtype=_TARGET_DTYPES[y_dtype])
-            self.build(TensorBatch(x, y, None, int(x_shape[0])))
+            self.build(TensorBatch(x, y, None, 1))
         if not self.ready:
             raise RuntimeError("cannot restore into a model whose shapes are unknown")
         self.module.load_state_dict(state["model"])
@@ -392,6 +390,47 @@ class Step:
             for p, g in zip(self.module.parameters(), grads):
                 p.grad = None if g is None else g.to(p.device)
         self.compiled_metrics.load_states(state["metrics"])
+
+
+#: the most elements per sample a backup may ask the shape-building dummy batch for,
+#: beyond the number of weights it holds (128 MiB of float32)
+_SPEC_FLOOR = 2**25
+
+
+def _checked_spec(spec: Any, weights: Mapping[str, torch.Tensor]) -> tuple[Any, Any, Any]:
+    """The first-batch shapes of a backup, for a one-row dummy batch, once they are plausible.
+
+    The dummy batch is allocated from sizes read from the file, so they are checked
+    first: whole positive numbers, a few dimensions, and no more elements per sample
+    than the backup holds weights (or `_SPEC_FLOOR`), so a doctored file cannot make
+    a resume allocate gigabytes.
+    """
+    if not (isinstance(spec, (list, tuple)) and len(spec) == 3):
+        raise ValueError(f"the backup's first-batch record is malformed: {spec!r}")
+    x_shape, y_shape, y_dtype = spec
+    if y_dtype is not None and y_dtype not in _TARGET_DTYPES:
+        raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
+    budget = max(_SPEC_FLOOR, sum(t.numel() for t in weights.values()))
+    shapes: list[list[int] | None] = []
+    for what, shape in (("input", x_shape), ("target", y_shape)):
+        if shape is None and what == "target":
+            shapes.append(None)
+            continue
+        if not (
+            isinstance(shape, (list, tuple))
+            and 1 <= len(shape) <= 8
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise ValueError(f"the backup's first-batch {what} shape is malformed: {shape!r}")
+        per_sample = math.prod(shape[1:])
+        if per_sample > budget:
+            raise ValueError(
+                f"the backup's first-batch {what} shape {list(shape)} asks for {per_sample:,} "
+                f"elements per sample, more than the {budget:,} its weights justify; "
+                "refusing to allocate it (is the backup file damaged or doctored?)"
+            )
+        shapes.append([1, *shape[1:]])
+    return shapes[0], shapes[1], y_dtype
 
 
 def _autocast_factory(precision: str | None, device: torch.device) -> Any:
