@@ -257,3 +257,51 @@ def test_a_doctored_first_batch_record_is_refused_before_allocating(tmp_path, sp
     fresh.compile(SGD(0.1), "mse")
     with pytest.raises(ValueError, match="first-batch|target dtype"):
         fresh.fit(x, x[:, :1], batch_size=4, verbose=0, callbacks=[BackupAndRestore(backup)])
+
+
+# -- images ----------------------------------------------------------------------------
+def _grey16_folder(tmp_path):
+    from PIL import Image
+
+    values = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    (tmp_path / "cls").mkdir()
+    Image.fromarray(values).save(tmp_path / "cls" / "a.png")
+    return values
+
+
+@pytest.mark.parametrize("color_mode", ["grayscale", "rgb", "rgba"])
+def test_16_bit_greyscale_pngs_are_scaled_not_saturated(tmp_path, color_mode):
+    import batchfit as bf
+
+    values = _grey16_folder(tmp_path)
+    source = bf.data.images(
+        tmp_path, target_size=(8, 8), color_mode=color_mode, class_mode=None, batch_size=1
+    )
+    (x,) = next(iter(source))
+    want = values.astype(np.float32) / 257.0  # 65535 -> 255, the 8-bit range
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+    assert x.shape == (1, 8, 8, channels)
+    for c in range(min(channels, 3)):
+        np.testing.assert_allclose(x[0, :, :, c], want, rtol=1e-6)
+    if channels == 4:
+        assert (x[0, :, :, 3] == 255).all()
+    assert x.max() > 240  # 63000 / 257; saturation would cap most pixels at 255
+
+
+def test_a_decompression_bomb_is_named_and_skippable(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import batchfit as bf
+
+    (tmp_path / "cls").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "cls" / "bomb.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "cls" / "fine.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40 x 40 is "too large" now
+    source = bf.data.images(tmp_path, target_size=(4, 4), class_mode=None, batch_size=2)
+    with pytest.raises(ValueError, match=r"bomb\.png.*1600|bomb\.png.*decompression"):
+        next(iter(source))
+    skipping = bf.data.images(
+        tmp_path, target_size=(4, 4), class_mode=None, batch_size=2, on_bad_files="skip"
+    )
+    (x,) = next(iter(skipping))
+    assert x.shape[0] == 1 and [p.endswith("bomb.png") for p in skipping.bad_files] == [True]

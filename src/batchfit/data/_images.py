@@ -64,6 +64,43 @@ def _list_files(
     return list(classes), paths, labels
 
 
+#: Pillow modes of greyscale images deeper than 8 bits (16-bit PNG and TIFF)
+_WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _check_pixels(img: Any) -> None:
+    """Refuse an image larger than Pillow's decompression-bomb limit before decoding it."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = img.size
+    if limit is not None and width * height > limit:
+        raise ValueError(
+            f"{width} x {height} pixels is more than the {limit:,} allowed "
+            "(PIL.Image.MAX_IMAGE_PIXELS): a decompression bomb?"
+        )
+
+
+def _scaled_grey(img: Any) -> Any:
+    """A 16-bit greyscale image as a float image in [0, 255] (65535 / 257 = 255)."""
+    from PIL import Image
+
+    values = np.asarray(img, dtype=np.float32)
+    if img.mode == "I" and values.size and values.max() > 65535:
+        raise ValueError(f"32-bit greyscale values up to {int(values.max())}: expected 16-bit")
+    return Image.fromarray(values / 257.0, mode="F")
+
+
+def _grey_to(arr: np.ndarray, color_mode: str) -> np.ndarray:
+    """Scaled greyscale values as the channels `color_mode` asks for."""
+    if color_mode == "grayscale":
+        return arr
+    grey = arr[..., None]
+    if color_mode == "rgba":
+        return np.concatenate([grey, grey, grey, np.full_like(grey, 255.0)], axis=-1)
+    return np.repeat(grey, 3, axis=-1)
+
+
 class ImageOptions(TypedDict, total=False):
     """Keyword options of `images` and the image sources, declared once (defaults below).
 
@@ -245,18 +282,30 @@ class ImageFolderSource(IndexedSource):
         mode, channels = _COLOR_MODES[self.color_mode]
         try:
             with Image.open(path) as img:
-                img = img.convert(mode)
+                _check_pixels(img)
+                wide = img.mode in _WIDE_GREY
+                # 16-bit greyscale would saturate at 255 through convert(): it is scaled
+                # to the 8-bit range instead (65535 -> 255), kept as floats
+                img = _scaled_grey(img) if wide else img.convert(mode)
                 if self.keep_aspect_ratio:
                     img = _centre_crop(img, self.target_size)
                 if img.size != (self.target_size[1], self.target_size[0]):
                     img = img.resize((self.target_size[1], self.target_size[0]), self._resample)
                 arr = np.asarray(img, dtype=np.float32)
-        except (OSError, UnidentifiedImageError, ValueError) as err:
+        except (
+            OSError,
+            UnidentifiedImageError,
+            ValueError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,  # raised when warnings are errors
+        ) as err:
             if self.on_bad_files == "skip":
                 return None
             raise ValueError(
                 f"cannot decode image file {path!r}: {err} (pass on_bad_files='skip' to skip it)"
             ) from err
+        if wide:
+            arr = _grey_to(arr, self.color_mode)
         return arr.reshape(self.target_size[0], self.target_size[1], channels)
 
     def start_load(self, rows: Any) -> Callable[[], Batch]:
