@@ -305,3 +305,38 @@ def test_a_decompression_bomb_is_named_and_skippable(tmp_path, monkeypatch):
     )
     (x,) = next(iter(skipping))
     assert x.shape[0] == 1 and [p.endswith("bomb.png") for p in skipping.bad_files] == [True]
+
+
+# -- errors that name the file ----------------------------------------------------------------
+def test_a_truncated_gzip_csv_is_an_error_naming_the_file(tmp_path):
+    import gzip
+
+    import batchfit as bf
+
+    rows = "\n".join(f"{i},{i * 0.5}" for i in range(20000))
+    path = tmp_path / "big.csv.gz"
+    path.write_bytes(gzip.compress(("a,t\n" + rows + "\n").encode()))
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    # a small file is caught while the source is made (its first block is sampled)
+    with pytest.raises(ValueError, match=r"big\.csv\.gz is damaged: .*truncated"):
+        bf.data.csv(str(path), target="t", batch_size=256)
+    # a larger one while it is read, naming the line it got to
+    many = "\n".join([rows] * 40)
+    path.write_bytes(gzip.compress(("a,t\n" + many + "\n").encode())[:-20000])
+    source = bf.data.csv(str(path), target="t", batch_size=256)
+    with pytest.raises(ValueError, match=r"big\.csv\.gz is damaged: .*, after line \d+"):
+        for _ in source:
+            pass
+
+
+def test_a_text_column_in_the_second_parquet_file_is_named_before_training(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import batchfit as bf
+
+    pq.write_table(pa.table({"a": [1.0, 2.0], "t": [0.0, 1.0]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"a": ["x", "y"], "t": [0.0, 1.0]}), tmp_path / "p2.parquet")
+    with pytest.raises(TypeError, match=r"column 'a' in .*p2\.parquet has type string"):
+        bf.data.parquet(str(tmp_path / "*.parquet"), target="t")

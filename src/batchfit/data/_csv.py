@@ -169,7 +169,11 @@ class CsvSource(StreamSource):
             line = stream.read(start).count(b"\n") + 1  # past the header
             rest = b""
             while True:
-                block = stream.read(self.block_bytes)
+                try:
+                    block = stream.read(self.block_bytes)
+                except ValueError as e:  # open_binary's: truncated or corrupt compressed data
+                    where = line + rest.count(b"\n")
+                    raise ValueError(f"{e}, after line {where}") from e
                 data = rest + block
                 quoted = self.newlines_in_values
                 if block:

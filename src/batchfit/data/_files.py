@@ -55,4 +55,28 @@ def open_binary(path: str) -> IO[bytes] | Any:
         return open(path, "rb")
     import pyarrow as pa
 
-    return pa.input_stream(path, compression=codec)
+    return _Decompressing(pa.input_stream(path, compression=codec), path)
+
+
+class _Decompressing:
+    """A decompressing stream whose read errors name the file (a truncated .gz, say)."""
+
+    def __init__(self, stream: Any, path: str) -> None:
+        self._stream, self._path = stream, path
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._stream.read(size))
+        except (OSError, EOFError) as e:
+            raise ValueError(
+                f"{self._path} is damaged: {e} (a truncated or corrupt compressed file)"
+            ) from e
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> _Decompressing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

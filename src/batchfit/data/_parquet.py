@@ -49,12 +49,14 @@ class ParquetSource(StreamSource):
         self.files = expand_paths(paths_or_glob, "Parquet")
         self._group_rows: list[list[int]] = []
         schema0: pa.Schema | None = None
+        schemas: list[pa.Schema] = []
         for path in self.files:
             try:
                 meta = pq.ParquetFile(path).metadata
             except (pa.ArrowInvalid, OSError) as error:
                 raise ValueError(f"{path} is not a readable Parquet file: {error}") from None
             schema = meta.schema.to_arrow_schema()
+            schemas.append(schema)
             if schema0 is None:
                 schema0 = schema
             elif schema.names != schema0.names:
@@ -71,18 +73,20 @@ class ParquetSource(StreamSource):
         self.columns = resolve_columns(
             self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
-        for name in self.columns.needed:
-            kind = schema0.field(name).type
-            if not (
-                pa.types.is_integer(kind)
-                or pa.types.is_floating(kind)
-                or pa.types.is_boolean(kind)
-                or pa.types.is_decimal(kind)
-            ):
-                raise TypeError(
-                    f"column {name!r} in {self.files[0]} has type {kind}; expected numbers. "
-                    "Leave it out with features=[...]"
-                )
+        # every file, not just the first: a glob may hold one whose column is text
+        for path, schema in zip(self.files, schemas):
+            for name in self.columns.needed:
+                kind = schema.field(name).type
+                if not (
+                    pa.types.is_integer(kind)
+                    or pa.types.is_floating(kind)
+                    or pa.types.is_boolean(kind)
+                    or pa.types.is_decimal(kind)
+                ):
+                    raise TypeError(
+                        f"column {name!r} in {path} has type {kind}; expected numbers. "
+                        "Leave it out with features=[...]"
+                    )
         self._units = self._compute_units()
 
     def _compute_units(self) -> list[Any]:
