@@ -85,19 +85,23 @@ def test_a_crash_inside_a_save_keeps_the_previous_backup(tmp_path, monkeypatch):
     run = tmp_path / "crash"
     from batchfit import _io
 
-    real_write = _io._write_all
+    real_write, real_atomic = _io._write_all, state_module.atomic_write
     calls = {"n": 0}
 
-    def failing_write(fd, data):
+    def half_then_crash(fd, data):
+        real_write(fd, data[: len(data) // 2])
+        raise _Crash
+
+    def failing_atomic(path, data, keep_previous=False):
         calls["n"] += 1
         if calls["n"] == 3:  # the third backup dies half-written
-            real_write(fd, data[: len(data) // 2])
-            raise _Crash
-        return real_write(fd, data)
+            monkeypatch.setattr(_io, "_write_all", half_then_crash)
+        return real_atomic(path, data, keep_previous)
 
-    monkeypatch.setattr(_io, "_write_all", failing_write)
+    monkeypatch.setattr(state_module, "atomic_write", failing_atomic)
     with pytest.raises(_Crash):
         _run(run, None)
+    monkeypatch.setattr(state_module, "atomic_write", real_atomic)
     monkeypatch.setattr(_io, "_write_all", real_write)
     backup = run / "backup"
     assert sorted(p.name for p in backup.iterdir()) == [
