@@ -53,9 +53,7 @@ def _replay(initial: list, steps: list[list[tuple[np.ndarray, np.ndarray]]]) -> 
     params = [p.requires_grad_() for p in (k0, b0, k1, b1)]
     for batches in steps:
         total = sum(
-            torch.mean(
-                (torch.tanh(torch.from_numpy(x) @ k0 + b0) @ k1 + b1 - torch.from_numpy(y)) ** 2
-            )
+            torch.mean((torch.tanh(_flat(x) @ k0 + b0) @ k1 + b1 - _flat(y)) ** 2)
             for x, y in batches
         )
         loss = total / 2
@@ -64,6 +62,11 @@ def _replay(initial: list, steps: list[list[tuple[np.ndarray, np.ndarray]]]) -> 
             for p, g in zip(params, grads):
                 p -= 0.1 * g
     return [p.detach().numpy() for p in params]
+
+
+def _flat(a) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+    return t.reshape(t.shape[0], -1)
 
 
 def _assert_close(got: list, want: list[np.ndarray]) -> None:
@@ -88,6 +91,21 @@ def test_lists_of_ten_and_six_batches_finish_like_the_replay(tmp_path):
     ranks = _torchrun(tmp_path, "lists")
     lists = [uneven_script.list_batches(r) for r in (0, 1)]
     steps = [[b[i] for b in lists if i < len(b)] for i in range(10)]
+    want = _replay(ranks[0]["initial"], steps)
+    for report in ranks:
+        _assert_close(report["weights"], want)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "images"])
+def test_file_sources_with_uneven_shards_finish_like_the_replay(tmp_path, kind):
+    uneven_script.write_files(tmp_path)
+    ranks = _torchrun(tmp_path, kind)
+    mine = [r["batches"] for r in ranks]  # what each rank's shard yields, in order
+    assert len(mine[0]) != len(mine[1]), [len(b) for b in mine]  # the case under test
+    # together the shards hold every row once
+    rows = sum(len(x) for shard in mine for x, _ in shard)
+    assert rows == (17 if kind == "images" else 33)
+    steps = [[b[i] for b in mine if i < len(b)] for i in range(max(map(len, mine)))]
     want = _replay(ranks[0]["initial"], steps)
     for report in ranks:
         _assert_close(report["weights"], want)

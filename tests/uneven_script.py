@@ -19,7 +19,7 @@ import torch
 
 import batchfit as bf
 from batchfit import distributed
-from batchfit.layers import BatchNormalization, Dense
+from batchfit.layers import BatchNormalization, Dense, Flatten
 from batchfit.models import Sequential
 
 
@@ -30,9 +30,10 @@ def make_data(rows: int = 33) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def build(batch_norm: bool = False) -> Sequential:
+def build(batch_norm: bool = False, flatten: bool = False) -> Sequential:
     torch.manual_seed(0)
-    layers = [Dense(4, activation="tanh", input_dim=3)]
+    layers: list = [Flatten()] if flatten else []
+    layers.append(Dense(4, activation="tanh") if flatten else Dense(4, "tanh", input_dim=3))
     if batch_norm:
         layers.append(BatchNormalization())
     layers.append(Dense(1))
@@ -46,6 +47,44 @@ def list_batches(rank: int) -> list[tuple[np.ndarray, np.ndarray]]:
     count = 10 if rank == 0 else 6
     first = 0 if rank == 0 else 40
     return [(x[i : i + 4], y[i : i + 4]) for i in range(first, first + 4 * count, 4)]
+
+
+def file_source(out: Path, kind: str) -> bf.data.Source:
+    """The same rows as a CSV, a Parquet file of several row groups, or an image folder.
+
+    The files are written by the test before torchrun starts (see `write_files`).
+    """
+    if kind == "csv":
+        return bf.data.csv(str(out / "data.csv"), target="t", batch_size=4, block_bytes=64)
+    if kind == "parquet":
+        return bf.data.parquet(str(out / "data.parquet"), target="t", batch_size=4)
+    return bf.data.images(
+        out / "images",
+        target_size=(2, 2),
+        color_mode="grayscale",
+        class_mode="binary",
+        batch_size=4,
+        shuffle=False,
+    )
+
+
+def write_files(out: Path) -> None:
+    """33 rows as CSV, as Parquet (row groups of 5), and 17 tiny images in 2 classes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    x, y = make_data()
+    lines = ["a,b,c,t"] + [",".join(f"{v:.6f}" for v in (*row, t)) for row, t in zip(x, y[:, 0])]
+    (out / "data.csv").write_text("\n".join(lines) + "\n")
+    table = pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "t": y[:, 0]})
+    pq.write_table(table, out / "data.parquet", row_group_size=5)
+    rng = np.random.default_rng(1)
+    for i in range(17):
+        folder = out / "images" / ("cat" if i % 3 else "dog")
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, size=(2, 2)).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
 
 
 def main() -> None:
@@ -63,6 +102,15 @@ def main() -> None:
         model = build()
         report["initial"] = [w.tolist() for w in model.get_weights()]
         model.fit(list_batches(rank), epochs=1, verbose=0)
+    elif mode in ("csv", "parquet", "images"):
+        source = file_source(out, mode)
+        shard = source.shard(rank, 2)
+        report["batches"] = [[np.asarray(p).tolist() for p in b[:2]] for b in shard]
+        model = build(flatten=mode == "images")
+        if mode == "images":
+            model.build((None, 2, 2, 1))  # weights exist before fit, to report them
+        report["initial"] = [w.tolist() for w in model.get_weights()]
+        model.fit(source, epochs=1, verbose=0)
     else:  # nan
         x, y = make_data(32)
         poisoned = x.copy()
