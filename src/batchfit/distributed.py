@@ -27,6 +27,7 @@ __all__ = [
     "OtherRankFailed",
     "agree",
     "all_reduce_sum_",
+    "broadcast_",
     "barrier",
     "gather_objects",
     "init",
@@ -127,6 +128,18 @@ def all_true(flag: bool) -> bool:
 def any_true(flag: bool) -> bool:
     """True on every rank when `flag` is true on some rank."""
     return not all_true(not flag)
+
+
+def broadcast_(tensors: Sequence[torch.Tensor], src: int) -> None:
+    """Copy rank `src`'s tensors to every rank, in place (through the collective device)."""
+    if not is_distributed():
+        return
+    where = collective_device()
+    for t in tensors:
+        moved = t.to(where)
+        dist.broadcast(moved, src=src)
+        if moved is not t:
+            t.copy_(moved)
 
 
 def barrier() -> None:

@@ -32,6 +32,17 @@ if TYPE_CHECKING:
 __all__ = ["FitRun"]
 
 
+# NOTE [ Uneven shards ]
+# Under torchrun, shards may hold different numbers of batches. A rank that runs
+# out first enters DDP's `Join`: for each step the others still take, it adds
+# zeros to the gradient all-reduce (the sum is still divided by the initial
+# world size), and when all have joined DDP copies the weights and buffers of
+# the rank that trained longest to every rank. The joined rank's optimizer did
+# not step meanwhile, so `Step.follow_longest_rank` copies that rank's optimizer
+# state (moments, step counts) too: the next epoch starts identical everywhere,
+# as in a one-process replay of the same global batches.
+
+
 class FitRun:
     """One call of `fit`: the epochs, their validation, and the state a backup saves.
 
@@ -136,11 +147,11 @@ class FitRun:
             cbs.call("on_epoch_begin", epoch, None)
             if self.batches_done == 0:  # a resumed epoch keeps the sums it had so far
                 step.reset_metrics()
-            # ranks whose shard ends first shadow DDP's collectives instead of hanging
             joined = Join([step.ddp]) if step.ddp is not None else contextlib.nullcontext()
-            with joined:
+            with joined:  # NOTE [ Uneven shards ]
                 taken = self._train_epoch(epoch, self.batches_done)
             if distributed.is_distributed():
+                step.follow_longest_rank(taken)
                 step.compiled_metrics.sync()
                 model.stop_training = distributed.any_true(model.stop_training)
                 taken = int(distributed.any_true(taken > 0))

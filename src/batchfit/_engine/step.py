@@ -347,6 +347,25 @@ class Step:
         self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
         self.forward_module = torch.compile(self.ddp) if self._jit else self.ddp  # type: ignore[assignment]
 
+    def follow_longest_rank(self, batches_taken: int) -> None:
+        """After an epoch of uneven shards, every rank takes the optimizer state of the
+        rank that trained longest (see NOTE [ Uneven shards ] in loop.py)."""
+        from batchfit import distributed
+
+        counts = [int(c) for c in distributed.gather_objects(int(batches_taken))]
+        opt = self.optimizer
+        if len(set(counts)) == 1 or opt is None or opt.torch_optimizer is None:
+            return
+        source = max(range(len(counts)), key=lambda r: (counts[r], r))  # DDP's choice too
+        state = [
+            value
+            for per_param in opt.torch_optimizer.state.values()
+            for value in per_param.values()
+            if isinstance(value, torch.Tensor)
+        ]
+        distributed.broadcast_(state, source)
+        opt.iterations = int(distributed.gather_objects(opt.iterations)[source])
+
     def to(self, device: torch.device) -> None:
         """Follow the module to `device`: metric sums, optimizer state, checks."""
         self.device = device
