@@ -72,6 +72,12 @@ class History(Callback):
             from batchfit import distributed
 
             if distributed.is_main():  # under torchrun, rank 0 writes
-                fig.savefig(path, dpi=100)
+                import io
+
+                from batchfit._io import atomic_write
+
+                image = io.BytesIO()
+                fig.savefig(image, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
+                atomic_write(path, image.getvalue())  # NOTE [ Safe writes ] in _io.py
             plt.close(fig)
         return fig

@@ -12,12 +12,12 @@ A run directory holds:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from batchfit._io import atomic_write
 from batchfit.cli.errors import CliError
 from batchfit.cli.settings import FitSettings, differences
 from batchfit.distributed import say
@@ -38,18 +38,36 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         raise CliError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
         raise CliError(f"{path} is not a batchfit run description (format {RUN_FORMAT})")
+    for key, kind, what in _RUN_KEYS:
+        if key in run and not kind(run[key]):
+            raise CliError(f"{path}: {key!r} must be {what}, got {run[key]!r:.80}")
+    for key in ("settings", "features", "target"):
+        if key not in run:
+            raise CliError(f"{path}: the key {key!r} is missing (a damaged run description)")
     return run
 
 
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+#: the keys of run.json the commands read, with the kind each must have
+_RUN_KEYS = (
+    ("settings", lambda v: isinstance(v, dict), "a table of settings"),
+    ("features", _names, "a list of column names"),
+    ("target", _names, "a list of column names"),
+    ("status", lambda v: isinstance(v, str), "a string"),
+    ("world_size", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a count"),
+)
+
+
 def write_run(run_dir: Path, run: Mapping[str, Any]) -> None:
-    """Write run.json atomically (temp file, rename); under torchrun, rank 0 writes."""
+    """Write run.json atomically (NOTE [ Safe writes ] in `_io.py`); under torchrun, rank 0."""
     from batchfit import distributed
 
     if not distributed.is_main():
         return
-    tmp = run_dir / ".run.json.tmp"
-    tmp.write_text(json.dumps(run, indent=2) + "\n")
-    os.replace(tmp, run_dir / "run.json")
+    atomic_write(run_dir / "run.json", (json.dumps(run, indent=2) + "\n").encode())
 
 
 def start_or_resume(
