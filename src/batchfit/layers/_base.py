@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from batchfit.layers._symbolic import call_symbolic, is_symbolic, node_attribute
+
 __all__ = ["Layer", "register_layer", "layer_registry"]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -92,6 +94,29 @@ class Layer(nn.Module):
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and is_symbolic(args[0]):  # NOTE [ Recording a functional graph ]
+            return call_symbolic(self, args, kwargs)
+        training = kwargs.pop("training", None) if kwargs else None
+        if training is None or bool(training) == self.training:
+            return super().__call__(*args, **kwargs)
+        was = self.training  # Keras' `layer(x, training=True)`: this call runs in that mode
+        self.train(bool(training))
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self.train(was)
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of this layer's first call in a functional graph."""
+        return node_attribute(self, "input_tensors", "input")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of this layer's first call in a functional graph."""
+        return node_attribute(self, "output_tensors", "output")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.built:
