@@ -234,9 +234,9 @@ def test_random_is_seeded_and_in_range() -> None:
     assert ints.dtype == torch.int32 and set(ints.tolist()) == {0, 1, 2}
     assert sorted(r.shuffle(np.arange(10), seed=3).tolist()) == list(range(10))
     assert float(r.truncated_normal((1000,), stddev=1.0, seed=4).abs().max()) <= 2.0
-    kept = r.dropout(torch.ones(1000), 0.25, seed=5)
+    kept = r.dropout(torch.ones(100_000), 0.25, seed=5)
     assert set(kept.unique().tolist()) <= {0.0, float(np.float32(1 / 0.75))}
-    assert 0.7 < float((kept > 0).float().mean()) < 0.8
+    assert 0.74 < float((kept > 0).float().mean()) < 0.76  # 7 standard deviations
 
 
 def test_regularizers_are_keras_penalties() -> None:
