@@ -289,3 +289,62 @@ def test_integer_input_dtype_is_kept_and_floats_are_cast() -> None:
     model = keras.Model(ids, Probe()(ids), device="cpu")
     model.predict(np.array([[1, 2, 3]], dtype=np.int32), verbose=0)
     assert seen["dtype"] == torch.int64
+
+
+def _graph_with_everything() -> keras.Model:
+    a, b = keras.Input(shape=(4,), name="a"), keras.Input(shape=(3,), name="b")
+    inner = keras.Sequential(
+        [keras.Input(shape=(7,)), layers.Dense(5, activation="relu")], device="cpu"
+    )
+    x = inner(layers.concatenate([layers.Dense(4)(a), b]))
+    shared = layers.Dense(2, name="shared_head")
+    outputs = [
+        layers.Add()([shared(x), shared(layers.Dropout(0.5)(x, training=False))]),
+        layers.Dense(1, name="o2")(layers.BatchNormalization()(x)),
+    ]
+    return keras.Model({"a": a, "b": b}, outputs, device="cpu")
+
+
+def test_save_and_load_give_identical_predictions(tmp_path: Any) -> None:
+    model = _graph_with_everything()
+    model.compile("adam", loss=["mse", "mse"])
+    rng = np.random.default_rng(8)
+    x = {
+        "a": rng.normal(size=(16, 4)).astype(np.float32),
+        "b": rng.normal(size=(16, 3)).astype(np.float32),
+    }
+    y = [rng.normal(size=(16, 2)).astype(np.float32), rng.normal(size=(16, 1)).astype(np.float32)]
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)  # moves BatchNormalization's statistics too
+    path = str(tmp_path / "graph.safetensors")
+    model.save(path)
+    loaded = keras.models.load_model(path, device="cpu")
+    assert [la.name for la in loaded.layers] == [la.name for la in model.layers]
+    for got, want in zip(loaded.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_array_equal(got, want)
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)  # compiled as saved
+
+
+class Scale(layers.Layer):
+    """A custom layer: multiplies by a constant."""
+
+    def __init__(self, factor: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+def test_a_custom_layer_loads_only_with_custom_objects(tmp_path: Any) -> None:
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, Scale(3.0)(layers.Dense(2)(inputs)), device="cpu")
+    path = str(tmp_path / "custom.safetensors")
+    model.save(path)
+    with pytest.raises(ValueError, match="unknown layer class 'Scale'.*custom_objects"):
+        keras.models.load_model(path, device="cpu")
+    loaded = keras.models.load_model(path, device="cpu", custom_objects={"Scale": Scale})
+    x = np.ones((1, 2), np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
