@@ -305,16 +305,6 @@ class Functional(Model):
                 inputs.append(layer)
         return [*inputs, *graph.operations]
 
-    @property
-    def trainable(self) -> bool:
-        return any(p.requires_grad for p in self._module.parameters())
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        for layer in self.layers:
-            if hasattr(layer, "trainable"):
-                layer.trainable = value
-
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> str:
         """Print (and return) the graph: layers, output shapes, parameters, inputs."""
         from batchfit.models._functional_summary import functional_summary_text

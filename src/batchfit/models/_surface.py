@@ -59,6 +59,42 @@ class GraphSurface:
 
         return graph_of(self)[1]
 
+    # -- weights and freezing --------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this model's weights (`model.trainable = False` freezes all)."""
+        return bool(self.__dict__.get("_trainable_flag", True))
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        from batchfit.layers._base import Layer
+
+        module = self.module  # type: ignore[attr-defined]
+        for sub in module.modules():
+            if isinstance(sub, Layer):
+                sub.trainable = value  # BatchNormalization then also keeps its statistics
+        for p in module.parameters():  # weights of plain torch modules too
+            p.requires_grad_(bool(value))
+        self.__dict__["_trainable_flag"] = bool(value)
+
+    @property
+    def weights(self) -> list[Any]:
+        """Every weight tensor: parameters, then floating-point state (moving statistics)."""
+        module = self.module  # type: ignore[attr-defined]
+        return [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        """The weights training updates."""
+        return [p for p in self.module.parameters() if p.requires_grad]  # type: ignore[attr-defined]
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        """Frozen parameters and state such as BatchNormalization's moving statistics."""
+        module = self.module  # type: ignore[attr-defined]
+        frozen = [p for p in module.parameters() if not p.requires_grad]
+        return [*frozen, *(b for b in module.buffers() if b.is_floating_point())]
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
         """The layer called `name` (or at position `index` of `model.layers`)."""
         from batchfit.models._functional import get_layer
