@@ -71,3 +71,21 @@ def test_a_frozen_base_model_inside_a_functional_model() -> None:
         np.testing.assert_array_equal(a, b)
     base.trainable = True
     assert len(model.trainable_weights) == 4
+
+
+def test_a_frozen_model_stacked_in_a_sequential() -> None:
+    # keras.io "The Sequential model" guide, second transfer-learning blueprint
+    x, y = _data()
+    inputs = keras.Input(shape=(4,))
+    base_model = keras.Model(inputs, layers.Dense(6, activation="relu")(inputs), device="cpu")
+    base_model.trainable = False
+    model = keras.Sequential([base_model, layers.Dense(1)], device="cpu")
+    before = base_model.get_weights()
+    model.compile("sgd", "mse")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for a, b in zip(before, base_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with torch.no_grad():  # by hand: the stack is the base model, then the new head
+        head = model.layers[1]
+        expected = head(base_model(torch.from_numpy(x)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected.numpy(), rtol=1e-6)

@@ -71,7 +71,7 @@ class Sequential(Model):
 
     def __init__(
         self,
-        layers: Iterable[nn.Module | KerasTensor] | None = None,
+        layers: Iterable[nn.Module | KerasTensor | Model] | None = None,
         name: str | None = None,
         device: str | torch.device | None = None,
     ) -> None:
@@ -89,11 +89,13 @@ class Sequential(Model):
     def layers(self) -> list[nn.Module]:
         return list(self._seq.layers)
 
-    def add(self, layer: nn.Module | KerasTensor) -> None:
+    def add(self, layer: nn.Module | KerasTensor | Model) -> None:
         """Append a layer; an `Input` or a first layer's `input_shape` builds the stack."""
         history = getattr(layer, "_keras_history", None)
         if history is not None:  # keras.Input(...) is a symbolic tensor: take its InputLayer
             layer = history[0]
+        if isinstance(layer, Model):  # a model as a layer: its module (weights shared)
+            layer = layer.module
         if not isinstance(layer, nn.Module):
             raise TypeError(f"Sequential.add takes a layer (a torch.nn.Module), got {layer!r}")
         if self._step is not None:
