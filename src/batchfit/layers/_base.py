@@ -22,6 +22,7 @@ from batchfit.layers._symbolic import call_symbolic, is_symbolic, node_attribute
 __all__ = ["Layer", "register_layer", "layer_registry"]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+_module_call = nn.Module.__call__
 _REGISTRY: dict[str, type[Layer]] = {}
 
 Shape = tuple[int | None, ...]
@@ -96,15 +97,18 @@ class Layer(nn.Module):
         raise NotImplementedError
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # hot path (a tensor, no keywords): one type check on top of torch's call
+        if not kwargs and args and type(args[0]) is torch.Tensor:
+            return _module_call(self, *args)
         if args and is_symbolic(args[0]):  # NOTE [ Recording a functional graph ]
             return call_symbolic(self, args, kwargs)
         training = kwargs.pop("training", None) if kwargs else None
         if training is None or bool(training) == self.training:
-            return super().__call__(*args, **kwargs)
+            return _module_call(self, *args, **kwargs)
         was = self.training  # Keras' `layer(x, training=True)`: this call runs in that mode
         self.train(bool(training))
         try:
-            return super().__call__(*args, **kwargs)
+            return _module_call(self, *args, **kwargs)
         finally:
             self.train(was)
 
