@@ -348,3 +348,28 @@ def test_a_custom_layer_loads_only_with_custom_objects(tmp_path: Any) -> None:
     loaded = keras.models.load_model(path, device="cpu", custom_objects={"Scale": Scale})
     x = np.ones((1, 2), np.float32)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_to_json_and_model_from_json_rebuild_the_architecture() -> None:
+    model, _ = _two_towers()
+    rebuilt = keras.models.model_from_json(model.to_json())
+    assert [type(la).__name__ for la in rebuilt.layers] == [
+        type(la).__name__ for la in model.layers
+    ]
+    assert [la.name for la in rebuilt.layers] == [la.name for la in model.layers]
+    rebuilt.set_weights(model.get_weights())  # same architecture: the weights fit
+    x = [np.ones((2, 4), np.float32), np.ones((2, 6), np.float32)]
+    for got, want in zip(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    sequential = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)], device="cpu")
+    assert keras.models.model_from_json(sequential.to_json()).count_params() == 8
+    with pytest.raises(ValueError, match="model_from_json takes"):
+        keras.models.model_from_json('{"class_name": "Evil"}')
+
+
+def test_a_layer_takes_numpy_arrays() -> None:
+    dense = layers.Dense(2, input_dim=3)
+    x = np.ones((1, 3))  # float64, as NumPy makes it
+    out = dense(x)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().numpy(), _dense(x, dense), rtol=1e-6)

@@ -102,6 +102,9 @@ class Layer(nn.Module):
             return _module_call(self, *args)
         if args and is_symbolic(args[0]):  # NOTE [ Recording a functional graph ]
             return call_symbolic(self, args, kwargs)
+        if args and isinstance(args[0], np.ndarray):  # Keras takes arrays: floats as float32
+            first = torch.as_tensor(args[0])
+            args = (first.float() if first.is_floating_point() else first, *args[1:])
         training = kwargs.pop("training", None) if kwargs else None
         if training is None or bool(training) == self.training:
             return _module_call(self, *args, **kwargs)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from batchfit.models._functional import Functional
     from batchfit.models._model import Model
 
-__all__ = ["functional_config", "functional_from_config"]
+__all__ = ["functional_config", "functional_from_config", "model_from_config", "model_from_json"]
 
 
 def _layer_entry(op: Any) -> dict[str, Any]:
@@ -186,3 +186,29 @@ def functional_from_config(
         name=config.get("name"),
         device=device,
     )
+
+
+def model_from_json(json_string: str, custom_objects: dict[str, type] | None = None) -> Model:
+    """A new model (fresh weights) of the architecture `model.to_json()` describes.
+
+    Only batchfit's registered layers and the classes in `custom_objects` are built.
+    """
+    import json
+
+    from batchfit.layers import layer_registry
+
+    try:
+        data = json.loads(json_string)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"model_from_json: not valid JSON ({err})") from None
+    config = data.get("config", data) if isinstance(data, Mapping) else None
+    if not isinstance(config, Mapping) or config.get("class_name") not in (
+        "Sequential",
+        "Functional",
+    ):
+        raise ValueError(
+            "model_from_json takes the JSON of model.to_json() for a Sequential or functional "
+            "model of batchfit layers"
+        )
+    registry = {**layer_registry(), **(custom_objects or {})}
+    return model_from_config(config, registry, "model_from_json")

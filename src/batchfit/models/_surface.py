@@ -95,6 +95,13 @@ class GraphSurface:
         frozen = [p for p in module.parameters() if not p.requires_grad]
         return [*frozen, *(b for b in module.buffers() if b.is_floating_point())]
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as JSON (no weights); `models.model_from_json` rebuilds it."""
+        import json
+
+        config = self.get_config()  # type: ignore[attr-defined]
+        return json.dumps({"class_name": config["class_name"], "config": config}, **kwargs)
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
         """The layer called `name` (or at position `index` of `model.layers`)."""
         from batchfit.models._functional import get_layer
