@@ -79,4 +79,4 @@ def test_from_import_spellings() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Sequentail'"):
         _ = batchfit.Sequentail  # type: ignore[attr-defined]
-    assert not hasattr(batchfit, "datasets")  # not provided: hasattr must say so
+    assert not hasattr(batchfit, "applications")  # not provided: hasattr must say so

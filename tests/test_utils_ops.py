@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,57 @@ def test_regularizers_are_keras_penalties() -> None:
     both = keras.regularizers.get({"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0.2}})
     assert float(both(w)) == pytest.approx(0.1 * np.abs(n).sum() + 0.2 * (n**2).sum())
     assert isinstance(keras.regularizers.get("l2"), keras.regularizers.L2)
+
+
+# -- keras.datasets (offline) ---------------------------------------------------------------
+
+
+def test_datasets_read_keras_cache_or_say_where_the_file_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"put the file at {tmp_path}/datasets/mnist.npz"):
+        keras.datasets.mnist.load_data()
+    (tmp_path / "datasets").mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 255, (5, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, 5, dtype=np.uint8),
+        "x_test": rng.integers(0, 255, (2, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, 2, dtype=np.uint8),
+    }
+    np.savez(tmp_path / "datasets" / "mnist.npz", **arrays)
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    for got, key in zip((x_train, y_train, x_test, y_test), arrays):
+        np.testing.assert_array_equal(got, arrays[key])
+    # fashion-mnist: gzip'ed IDX files (8-byte label header, 16-byte image header)
+    folder = tmp_path / "datasets" / "fashion-mnist"
+    folder.mkdir()
+    for split, key in (("train", "train"), ("t10k", "test")):
+        with gzip.open(folder / f"{split}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(b"\0" * 8 + arrays[f"y_{key}"].tobytes())
+        with gzip.open(folder / f"{split}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(b"\0" * 16 + arrays[f"x_{key}"].tobytes())
+    (fx, fy), (tx, ty) = keras.datasets.fashion_mnist.load_data()
+    for got, key in zip((fx, fy, tx, ty), arrays):
+        np.testing.assert_array_equal(got, arrays[key])
+    with pytest.raises(NotImplementedError, match="pickles"):
+        keras.datasets.cifar10.load_data()
+
+
+def test_boston_housing_split_is_keras_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    np.savez(tmp_path / "datasets" / "boston_housing.npz", x=x, y=y)
+    (x_train, y_train), (x_test, y_test) = keras.datasets.boston_housing.load_data()
+    order = np.arange(10)
+    np.random.RandomState(113).shuffle(order)  # Keras' documented seed=113, test_split=0.2
+    for got, want in zip(
+        (x_train, y_train, x_test, y_test), (x[order[:8]], y[order[:8]], x[order[8:]], y[order[8:]])
+    ):
+        np.testing.assert_array_equal(got, want)
