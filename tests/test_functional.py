@@ -373,3 +373,43 @@ def test_a_layer_takes_numpy_arrays() -> None:
     out = dense(x)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
     np.testing.assert_allclose(out.detach().numpy(), _dense(x, dense), rtol=1e-6)
+
+
+def test_ops_and_arithmetic_on_symbolic_tensors_are_graph_nodes(tmp_path: Any) -> None:
+    a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(3,), name="b")
+    dense = layers.Dense(3, name="dense_for_ops")
+    mixed = keras.ops.mean(a * 2.0 + dense(b), axis=-1, keepdims=True)
+    out = 1.0 - keras.ops.relu(-mixed) / 4.0
+    assert mixed.shape == (None, 1) and out.shape == (None, 1)
+    model = keras.Model([a, b], out, device="cpu")
+    rng = np.random.default_rng(9)
+    xa, xb = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
+    by_hand = (xa * 2.0 + _dense(xb, dense)).mean(-1, keepdims=True)
+    expected = 1.0 - _relu(-by_hand) / 4.0
+    np.testing.assert_allclose(model.predict([xa, xb], verbose=0), expected, rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "ops.safetensors")
+    model.save(path)
+    loaded = keras.models.load_model(path, device="cpu")
+    np.testing.assert_array_equal(
+        loaded.predict([xa, xb], verbose=0), model.predict([xa, xb], verbose=0)
+    )
+    assert ops_names(loaded) == [
+        "multiply",
+        "add",
+        "mean",
+        "negative",
+        "relu",
+        "divide",
+        "subtract",
+    ]
+
+
+def ops_names(model: keras.Model) -> list[str]:
+    return [la.op for la in model.layers if type(la).__name__ == "OpLayer"]
+
+
+def test_a_saved_op_must_be_a_keras_op() -> None:
+    from batchfit.layers._ops_layer import OpLayer
+
+    with pytest.raises(ValueError, match="unknown operation 'system'"):
+        OpLayer.from_config({"name": "x", "trainable": True, "op": "system"})

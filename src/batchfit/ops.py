@@ -2,13 +2,16 @@
 
 Inputs may be tensors, NumPy arrays or Python numbers (converted with
 `convert_to_tensor`); results are torch tensors. `axis` follows Keras (None
-reduces over everything). Symbolic `KerasTensor`s are not accepted yet: inside
-a functional graph use layers (`layers.Add`, `layers.Concatenate`, ...).
+reduces over everything). Called on symbolic tensors (`keras.Input` and what
+layers make of it), an operation becomes a node of the functional graph
+(`layers/_ops_layer.py`), as in Keras.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import builtins
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -372,3 +375,32 @@ def sparse_categorical_crossentropy(
     p = _float(output)
     classes = p.shape[axis]
     return categorical_crossentropy(one_hot(target, classes, axis=axis), p, from_logits, axis)
+
+
+def _records_on_symbols(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as is on tensors; on symbolic tensors, a node of the functional graph."""
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        if _any_symbolic(args) or (kwargs and _any_symbolic(tuple(kwargs.values()))):
+            from batchfit.layers._ops_layer import OpLayer
+            from batchfit.layers._symbolic import call_symbolic
+
+            return call_symbolic(OpLayer(fn.__name__), args, kwargs)
+        return fn(*args, **kwargs)
+
+    return op
+
+
+def _any_symbolic(values: tuple[Any, ...]) -> bool:
+    from batchfit.layers._symbolic import is_symbolic
+
+    # `any` here is keras.ops.any: the builtin is spelled out
+    return builtins.any(
+        is_symbolic(v) for v in values if not isinstance(v, (torch.Tensor, int, float))
+    )
+
+
+for _name in __all__:
+    globals()[_name] = _records_on_symbols(globals()[_name])
+del _name

@@ -64,6 +64,43 @@ class KerasTensor:
         dtype = str(self.dtype).removeprefix("torch.")
         return f"<KerasTensor shape={self.shape}, dtype={dtype}, name={self.name}>"
 
+    # arithmetic records `batchfit.ops` nodes, as Keras' KerasTensor does
+    def __add__(self, other: Any) -> Any:
+        return _op("add", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _op("add", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return _op("subtract", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _op("subtract", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return _op("multiply", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _op("multiply", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return _op("divide", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _op("divide", other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return _op("power", self, other)
+
+    def __matmul__(self, other: Any) -> Any:
+        return _op("matmul", self, other)
+
+    def __neg__(self) -> Any:
+        return _op("negative", self)
+
+    def __abs__(self) -> Any:
+        return _op("abs", self)
+
     def __bool__(self) -> bool:
         raise TypeError(
             "a symbolic KerasTensor has no value to test; it stands for the data a model "
@@ -75,6 +112,12 @@ class KerasTensor:
             f"{self!r} is symbolic: it cannot become a NumPy array. Build a model with "
             "keras.Model(inputs, outputs) and call model.predict(x) on data"
         )
+
+
+def _op(name: str, *args: Any) -> Any:
+    from batchfit import ops
+
+    return getattr(ops, name)(*args)
 
 
 class Node:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from batchfit.layers._base import Layer
-from batchfit.layers._symbolic import KerasTensor, flatten, map_structure
+from batchfit.layers._symbolic import KerasTensor, call_symbolic, flatten, map_structure
 
 if TYPE_CHECKING:
     from batchfit.models._functional import Functional
@@ -170,7 +170,7 @@ def functional_from_config(
     for node in config["nodes"]:
         args = _resolve(node["args"], inputs, outputs)
         kwargs = _resolve(node["kwargs"], inputs, outputs)
-        result = ops[node["layer"]](*args, **kwargs)
+        result = call_symbolic(ops[node["layer"]], tuple(args), kwargs)
         outputs.append(flatten(result))
     keys = config.get("input_keys")
     structure: Any
