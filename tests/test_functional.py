@@ -264,6 +264,8 @@ def test_graph_errors_name_the_problem() -> None:
         keras.Model(a, np.zeros(2))
     with pytest.raises(ValueError, match="keras.Input"):
         keras.Model(out, layers.Dense(1)(out))
+    with pytest.raises(TypeError, match="Sequential takes keras.Input"):
+        keras.Sequential([out])  # a layer's output is not an input declaration
     with pytest.raises(ValueError, match="conv2d_bad: expected channels-last images"):
         layers.Conv2D(2, 3, name="conv2d_bad")(a)
 

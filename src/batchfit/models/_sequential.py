@@ -93,6 +93,8 @@ class Sequential(Model):
         """Append a layer; an `Input` or a first layer's `input_shape` builds the stack."""
         history = getattr(layer, "_keras_history", None)
         if history is not None:  # keras.Input(...) is a symbolic tensor: take its InputLayer
+            if not isinstance(history[0], InputLayer):
+                raise TypeError(f"Sequential takes keras.Input(...) and layers, got {layer!r}")
             layer = history[0]
         if isinstance(layer, Model):  # a model as a layer: its module (weights shared)
             layer = layer.module
