@@ -415,3 +415,13 @@ def test_a_saved_op_must_be_a_keras_op() -> None:
 
     with pytest.raises(ValueError, match="unknown operation 'system'"):
         OpLayer.from_config({"name": "x", "trainable": True, "op": "system"})
+
+
+def test_inputs_of_one_feature_take_a_flat_array_as_keras() -> None:
+    inputs = keras.Input(shape=(1,))
+    dense = layers.Dense(2)
+    model = keras.Model(inputs, dense(inputs), device="cpu")
+    x = np.arange(4, dtype=np.float32)  # (N,) for an input (None, 1): Keras adds the axis
+    np.testing.assert_allclose(model.predict(x, verbose=0), _dense(x[:, None], dense), rtol=1e-6)
+    model.compile("sgd", "mse")
+    assert np.isfinite(model.train_on_batch(x, np.zeros((4, 2), np.float32)))

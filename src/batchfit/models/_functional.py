@@ -114,6 +114,8 @@ class GraphModule(nn.Module):
         self.input_slots = [slot(t) for t in input_tensors]
         self.input_names = list(input_names)
         self.input_dtypes = [t.dtype for t in input_tensors]
+        self.input_ranks = [len(t.shape) for t in input_tensors]
+        self.input_last = [t.shape[-1] for t in input_tensors]
         self.operations: list[Any] = []  # layers and models, each once, in running order
         modules: list[nn.Module] = []
         self.plan: list[tuple[int, Any, dict[str, Any], bool | None, list[int]]] = []
@@ -167,9 +169,16 @@ class GraphModule(nn.Module):
                     "by input name"
                 )
             items = [given]
-        for slot, dtype, value in zip(self.input_slots, self.input_dtypes, items):
+        for i, (slot, dtype, value) in enumerate(zip(self.input_slots, self.input_dtypes, items)):
             if not isinstance(value, torch.Tensor):
                 value = torch.as_tensor(value)
+            # as Keras: x of shape (N,) for an input (None, 1) gains the axis, (N, ..., 1) for
+            # an input without it loses it
+            rank = self.input_ranks[i]
+            if value.dim() == rank - 1 and self.input_last[i] == 1:
+                value = value.unsqueeze(-1)
+            elif value.dim() == rank + 1 and value.shape[-1] == 1:
+                value = value.squeeze(-1)
             values[slot] = value if value.dtype == dtype else value.to(dtype)
 
     def forward(self, *args: Any) -> Any:
