@@ -302,3 +302,56 @@ def test_boston_housing_split_is_keras_split(
         (x_train, y_train, x_test, y_test), (x[order[:8]], y[order[:8]], x[order[8:]], y[order[8:]])
     ):
         np.testing.assert_array_equal(got, want)
+
+
+# -- image helpers and get_file ---------------------------------------------------------------
+
+
+def test_image_round_trip_is_lossless_in_png(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 5, 3)).astype(np.float32)
+    path = tmp_path / "x.png"
+    keras.utils.save_img(path, pixels, scale=False)
+    img = keras.utils.load_img(path)
+    assert img.size == (5, 6)  # PIL: (width, height)
+    back = keras.utils.img_to_array(img)
+    assert back.dtype == np.float32 and back.shape == (6, 5, 3)
+    np.testing.assert_array_equal(back, pixels)
+    gray = keras.utils.img_to_array(keras.utils.load_img(path, color_mode="grayscale"))
+    assert gray.shape == (6, 5, 1)
+
+
+def test_load_img_resizes_as_pil_does(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pixels = np.random.default_rng(2).integers(0, 256, (8, 10, 3)).astype(np.uint8)
+    path = tmp_path / "y.png"
+    Image.fromarray(pixels).save(path)
+    got = keras.utils.img_to_array(
+        keras.utils.load_img(path, target_size=(4, 5), interpolation="bilinear")
+    )
+    want = np.asarray(Image.fromarray(pixels).resize((5, 4), Image.Resampling.BILINEAR), np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_array_to_img_scales_to_the_full_range() -> None:
+    x = np.array([[[-1.0], [0.0]], [[1.0], [3.0]]])
+    img = keras.utils.array_to_img(x)
+    assert img.mode == "L"
+    expected = ((x - x.min()) / (x.max() - x.min()) * 255).astype(np.uint8)[:, :, 0]
+    np.testing.assert_array_equal(np.asarray(img), expected)
+    with pytest.raises(ValueError, match="channels"):
+        keras.utils.array_to_img(np.zeros((2, 2, 2)))
+
+
+def test_get_file_finds_the_cache_or_says_where_to_put_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    origin = "https://example.org/data/table.csv"
+    with pytest.raises(
+        FileNotFoundError, match=f"put table.csv at {tmp_path}/datasets/table.csv.*{origin}"
+    ):
+        keras.utils.get_file(origin=origin)
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "table.csv").write_text("a\n1\n")
+    assert keras.utils.get_file("table.csv", origin) == str(tmp_path / "datasets" / "table.csv")
