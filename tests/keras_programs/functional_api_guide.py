@@ -1,4 +1,5 @@
 # ruff: noqa  -- a program written by others, kept as written (only its imports changed)
+# fmt: off
 # Source: https://keras.io/guides/functional_api/
 #   (github.com/keras-team/keras-io, guides/functional_api.py), by fchollet.
 # Licence: Apache-2.0 (keras-io).

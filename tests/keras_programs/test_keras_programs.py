@@ -57,3 +57,16 @@ def test_sequential_model_guide(
     assert "(None, 40, 40, 32)" in printed  # "The answer was: (40, 40, 32)"
     assert "(None, 4, 4, 32)" in printed  # "Now that we have 4x4 feature maps"
     assert tuple(done["features"].shape) == (1, 121, 121, 32)
+
+
+def test_transfer_learning_guide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = _run("transfer_learning_guide", tmp_path, monkeypatch)  # its own asserts ran
+    counts = [line for line in capsys.readouterr().out.splitlines() if "weights:" in line]
+    assert counts == [
+        "weights: 2", "trainable_weights: 2", "non_trainable_weights: 0",
+        "weights: 4", "trainable_weights: 2", "non_trainable_weights: 2",
+        "weights: 2", "trainable_weights: 0", "non_trainable_weights: 2",
+    ]  # fmt: skip
+    assert done["model"].trainable is False

@@ -156,6 +156,17 @@ class Layer(nn.Module):
         """Weights in Keras order: parameters, then non-trainable state."""
         return [*self.parameters(), *(b for b in self.buffers() if b.is_floating_point())]
 
+    @property
+    def trainable_weights(self) -> list[torch.Tensor]:
+        """The weights training updates (none while the layer is frozen)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[torch.Tensor]:
+        """Frozen parameters, then state such as moving statistics."""
+        frozen = [p for p in self.parameters() if not p.requires_grad]
+        return [*frozen, *(b for b in self.buffers() if b.is_floating_point())]
+
     def get_weights(self) -> list[np.ndarray]:
         """Weights as NumPy arrays in Keras order and layout."""
         return [w.detach().cpu().numpy().copy() for w in self.weights]

@@ -62,7 +62,14 @@ class GraphSurface:
     # -- weights and freezing --------------------------------------------------------------
     @property
     def trainable(self) -> bool:
-        """Whether training updates this model's weights (`model.trainable = False` freezes all)."""
+        """Whether training updates this model's weights (`model.trainable = False` freezes all).
+
+        A model with weights is trainable while any of them is, so freezing an outer
+        model shows on the models inside it, as Keras propagates the flag.
+        """
+        params = list(self.module.parameters())  # type: ignore[attr-defined]
+        if params:
+            return any(p.requires_grad for p in params)
         return bool(self.__dict__.get("_trainable_flag", True))
 
     @trainable.setter
