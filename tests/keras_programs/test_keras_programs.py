@@ -70,3 +70,10 @@ def test_transfer_learning_guide(
         "weights: 2", "trainable_weights: 0", "non_trainable_weights: 2",
     ]  # fmt: skip
     assert done["model"].trainable is False
+
+
+@pytest.mark.slow
+def test_keras2_mnist_mlp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = _run("keras2_mnist_mlp", tmp_path, monkeypatch)
+    assert done["score"][1] > 0.9
+    assert len(done["history"].history["val_accuracy"]) == 2

@@ -5,6 +5,7 @@ Light to import: torch loads only when `set_random_seed` runs, PIL when an image
 
 from __future__ import annotations
 
+from batchfit.utils import np_utils
 from batchfit.utils._files import get_file
 from batchfit.utils._image import array_to_img, img_to_array, load_img, save_img
 from batchfit.utils._numerical import normalize, set_random_seed, to_categorical
@@ -18,6 +19,7 @@ __all__ = [
     "img_to_array",
     "load_img",
     "normalize",
+    "np_utils",
     "pad_sequences",
     "save_img",
     "set_random_seed",
