@@ -28,9 +28,16 @@ LAYERS = [
 ]
 
 
+#: modules that form one unit with another: `keras.ops` functions called on symbolic
+#: tensors record a layer, and that layer runs the op (Keras' own ops and operations
+#: depend on each other the same way)
+_SAME_UNIT = {"ops": "layers"}
+
+
 def _unit(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 else ""
+    unit = parts[1] if len(parts) > 1 else ""
+    return _SAME_UNIT.get(unit, unit)
 
 
 def _import_graph() -> dict[str, set[str]]:

@@ -10,14 +10,35 @@ from batchfit.layers._conv import (
     GlobalMaxPooling2D,
     MaxPooling2D,
 )
-from batchfit.layers._core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from batchfit.layers._core import Activation, Dense, Dropout, Flatten, InputLayer, Reshape
+from batchfit.layers._input import Input
+from batchfit.layers._merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from batchfit.layers._norm import BatchNormalization
 from batchfit.layers._normalization import Normalization
+from batchfit.layers._symbolic import KerasTensor
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
     "AveragePooling2D",
     "BatchNormalization",
+    "Concatenate",
     "Conv2D",
     "Dense",
     "Dropout",
@@ -26,10 +47,22 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "KerasTensor",
     "Layer",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Normalization",
     "Reshape",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
     "layer_registry",
+    "maximum",
+    "minimum",
+    "multiply",
     "register_layer",
+    "subtract",
 ]

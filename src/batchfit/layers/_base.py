@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from batchfit.layers._symbolic import call_symbolic, is_symbolic, node_attribute
+
 __all__ = ["Layer", "register_layer", "layer_registry"]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+_module_call = nn.Module.__call__
 _REGISTRY: dict[str, type[Layer]] = {}
 
 Shape = tuple[int | None, ...]
@@ -93,6 +96,35 @@ class Layer(nn.Module):
     def call(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # hot path (a tensor, no keywords): one type check on top of torch's call
+        if not kwargs and args and type(args[0]) is torch.Tensor:
+            return _module_call(self, *args)
+        if args and is_symbolic(args[0]):  # NOTE [ Recording a functional graph ]
+            return call_symbolic(self, args, kwargs)
+        if args and isinstance(args[0], np.ndarray):  # Keras takes arrays: floats as float32
+            first = torch.as_tensor(args[0])
+            args = (first.float() if first.is_floating_point() else first, *args[1:])
+        training = kwargs.pop("training", None) if kwargs else None
+        if training is None or bool(training) == self.training:
+            return _module_call(self, *args, **kwargs)
+        was = self.training  # Keras' `layer(x, training=True)`: this call runs in that mode
+        self.train(bool(training))
+        try:
+            return _module_call(self, *args, **kwargs)
+        finally:
+            self.train(was)
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of this layer's first call in a functional graph."""
+        return node_attribute(self, "input_tensors", "input")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of this layer's first call in a functional graph."""
+        return node_attribute(self, "output_tensors", "output")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.built:
             self.build((None, *x.shape[1:]))
@@ -123,6 +155,17 @@ class Layer(nn.Module):
     def weights(self) -> list[torch.Tensor]:
         """Weights in Keras order: parameters, then non-trainable state."""
         return [*self.parameters(), *(b for b in self.buffers() if b.is_floating_point())]
+
+    @property
+    def trainable_weights(self) -> list[torch.Tensor]:
+        """The weights training updates (none while the layer is frozen)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[torch.Tensor]:
+        """Frozen parameters, then state such as moving statistics."""
+        frozen = [p for p in self.parameters() if not p.requires_grad]
+        return [*frozen, *(b for b in self.buffers() if b.is_floating_point())]
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as NumPy arrays in Keras order and layout."""

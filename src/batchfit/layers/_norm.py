@@ -22,6 +22,8 @@ class BatchNormalization(Layer):
     variance. The moving variance follows the biased batch variance, as in
     Keras (torch's BatchNorm uses the unbiased one, n/(n-1) times larger), so
     weights trained here and in Keras give the same inference outputs.
+    A frozen layer (`trainable = False`) runs in inference mode, as in Keras:
+    it normalises with the moving statistics and does not update them.
     """
 
     moving_mean: torch.Tensor
@@ -63,7 +65,7 @@ class BatchNormalization(Layer):
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         moved = x.movedim(-1, 1) if x.dim() > 2 else x
-        if self.training:
+        if self.training and self._trainable:  # frozen: inference mode, as Keras
             # the batch statistics come back with the output: no second pass for the update
             y, mean, invstd = torch.native_batch_norm(
                 moved, self.gamma, self.beta, None, None, True, 0.0, self.epsilon

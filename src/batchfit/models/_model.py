@@ -20,7 +20,9 @@ from batchfit._engine import outputs
 from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step
 from batchfit.callbacks import History
+from batchfit.layers._symbolic import call_symbolic, is_symbolic
 from batchfit.models import _weights
+from batchfit.models._surface import GraphSurface
 from batchfit.models._trainer import Trainer
 from batchfit.optimizers._base import _check_one_clip
 
@@ -35,7 +37,7 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class Model(Trainer):
+class Model(Trainer, GraphSurface):
     """Keras' `compile`/`fit`/`evaluate`/`predict` and `*_on_batch` for a torch module.
 
     Args:
@@ -63,8 +65,8 @@ class Model(Trainer):
         if kwargs:
             if {"inputs", "outputs"} & set(kwargs):
                 raise TypeError(
-                    "the Keras functional API (Model(inputs, outputs)) is not supported; wrap a "
-                    "torch.nn.Module (Model(module)) or use Sequential"
+                    "Model(inputs=..., outputs=...) builds a functional model; a subclass of "
+                    "Model passes a torch.nn.Module here"
                 )
             raise TypeError(f"unexpected arguments {sorted(kwargs)}")
         if module is None or not isinstance(module, nn.Module):
@@ -86,9 +88,11 @@ class Model(Trainer):
         """The underlying torch module (weights, forward)."""
         return self._module
 
-    def __call__(self, x: Any) -> Any:
-        """Forward pass on tensors, as a torch module would do it."""
-        return self._module(x)
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """Forward pass on tensors, as a torch module would do it (or a graph node on symbols)."""
+        if is_symbolic(x):  # a model used as a layer of a functional model
+            return call_symbolic(self, (x, *args), kwargs)
+        return self._module(x, *args, **kwargs)
 
     def to(self, device: str | torch.device) -> Model:
         """Move weights (and optimizer state) to `device`."""

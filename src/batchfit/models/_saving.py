@@ -96,6 +96,7 @@ def load_model(
     module: nn.Module | None = None,
     compile: bool = True,
     device: str | torch.device | None = None,
+    custom_objects: dict[str, type] | None = None,
 ) -> Model:
     """Load a model saved with `model.save(path)`.
 
@@ -109,6 +110,8 @@ def load_model(
         module: the torch module to load weights into (wrapped models only).
         compile: re-compile with the saved optimizer, loss and metric names.
         device: where the model lives.
+        custom_objects: your own layer classes by name, for a model that uses them
+            (loading builds no other class than batchfit's and these).
     """
     from batchfit.layers import layer_registry
     from batchfit.models._model import Model
@@ -125,6 +128,11 @@ def load_model(
     model: Model
     if module is not None:
         model = Model(module, name=config.get("name"), device=device)
+    elif config.get("class_name") == "Functional":
+        from batchfit.models._functional_config import functional_from_config
+
+        registry = {**layer_registry(), **(custom_objects or {})}
+        model = functional_from_config(config, registry, path, device)
     elif config.get("class_name") == "Sequential":
         registry = layer_registry()
         model = Sequential(name=config.get("name"), device=device)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from batchfit.layers import InputLayer, Layer
+from batchfit.layers import InputLayer, KerasTensor, Layer
 from batchfit.models._model import Model
 
 __all__ = ["Sequential", "SequentialModule"]
@@ -71,7 +71,7 @@ class Sequential(Model):
 
     def __init__(
         self,
-        layers: Iterable[nn.Module] | None = None,
+        layers: Iterable[nn.Module | KerasTensor | Model] | None = None,
         name: str | None = None,
         device: str | torch.device | None = None,
     ) -> None:
@@ -89,8 +89,15 @@ class Sequential(Model):
     def layers(self) -> list[nn.Module]:
         return list(self._seq.layers)
 
-    def add(self, layer: nn.Module) -> None:
+    def add(self, layer: nn.Module | KerasTensor | Model) -> None:
         """Append a layer; an `Input` or a first layer's `input_shape` builds the stack."""
+        history = getattr(layer, "_keras_history", None)
+        if history is not None:  # keras.Input(...) is a symbolic tensor: take its InputLayer
+            if not isinstance(history[0], InputLayer):
+                raise TypeError(f"Sequential takes keras.Input(...) and layers, got {layer!r}")
+            layer = history[0]
+        if isinstance(layer, Model):  # a model as a layer: its module (weights shared)
+            layer = layer.module
         if not isinstance(layer, nn.Module):
             raise TypeError(f"Sequential.add takes a layer (a torch.nn.Module), got {layer!r}")
         if self._step is not None:
