@@ -268,7 +268,8 @@ def call_symbolic(operation: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
             raise TypeError(f"layer {name!r} returned {type(value).__name__}, not tensors")
         index = next(counter)
         per_example = [flatten_values(r)[index] for r in results]
-        examples = tuple(v.detach().cpu() for v in per_example)
+        # a model checked on the meta device before loading keeps meta examples (no data)
+        examples = tuple(v.detach() if v.is_meta else v.detach().cpu() for v in per_example)
         out = KerasTensor(
             _merge_shapes(name, per_example), value.dtype, f"keras_tensor_{next(_ids)}", examples
         )

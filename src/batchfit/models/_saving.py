@@ -9,6 +9,7 @@ named in a file is ever imported or executed.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +66,7 @@ def _read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             f"{path} is not a readable batchfit/safetensors file (truncated, corrupt or of "
             f"another format): {e}"
         ) from None
-    try:
-        info = json.loads(metadata.get("batchfit", "{}"))
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: the batchfit metadata is not valid JSON") from None
-    return tensors, info
+    return tensors, _parse_info(metadata.get("batchfit", "{}"), path)
 
 
 def load_weights(model: Model, path: str) -> None:
@@ -89,6 +86,155 @@ def load_weights(model: Model, path: str) -> None:
                 f"{tuple(mine.shape)}"
             )
     model.module.load_state_dict(tensors)
+
+
+#: the most elements per sample a config may declare for an input, beyond the number of
+#: weights its file holds (the dummy batch that builds the layers is allocated from it)
+_INPUT_FLOOR = 2**25
+
+
+def _read_header(path: str) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The batchfit metadata (checked) and each tensor's shape, reading no tensor data."""
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(
+            f"{path} is not a readable batchfit/safetensors file (truncated, corrupt or of "
+            f"another format): {e}"
+        ) from None
+    info = _parse_info(metadata.get("batchfit", "{}"), path)
+    if info.get("kind") not in ("model", "weights"):
+        raise ValueError(f"{path} was not written by batchfit (no batchfit metadata)")
+    return info, shapes
+
+
+def _parse_info(text: str, path: str) -> dict[str, Any]:
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: the batchfit metadata is not valid JSON") from None
+    except RecursionError:
+        raise ValueError(f"{path}: the batchfit metadata is nested too deeply") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: the batchfit metadata must be a table, got {info!r:.60}")
+    version = info.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path}: 'format' must be a whole number, got {version!r:.40}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path} has format {version}; this batchfit reads up to {FORMAT_VERSION}")
+    return info
+
+
+def _check_input_shapes(config: dict[str, Any], budget: int, path: str) -> None:
+    """Declared input shapes: whole positive sizes (or None), within `budget` per sample."""
+    declared: list[tuple[str, Any]] = [("input_shape", config.get("input_shape"))]
+    inputs = config.get("inputs")
+    if isinstance(inputs, list):
+        declared += [
+            ("inputs.shape", spec.get("shape")) for spec in inputs if isinstance(spec, dict)
+        ]
+    layers = config.get("layers")
+    if config.get("class_name") in ("Sequential", "Functional") and not isinstance(layers, list):
+        raise ValueError(f"{path}: 'layers' must be a list of layer configs, got {layers!r:.60}")
+    for entry in layers or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+            raise ValueError(f"{path}: a layer entry must be a table, got {entry!r:.60}")
+        declared.append(("layer input_shape", entry.get("config", {}).get("input_shape")))
+    for key, shape in declared:
+        if shape is None:
+            continue
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= 8
+            and all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                for d in shape
+            )
+        ):
+            raise ValueError(f"{path}: {key} must be a list of positive sizes, got {shape!r:.60}")
+        elements = math.prod(d or 1 for d in shape)
+        if elements > budget:
+            raise ValueError(
+                f"{path}: {key} {shape} asks for {elements:,} elements per sample, more than "
+                f"the {budget:,} its weights justify; refusing to build it"
+            )
+
+
+def _compare_shapes(
+    built: dict[str, torch.Tensor], stored: dict[str, tuple[int, ...]], path: str
+) -> None:
+    """The config's weights against the file's, by name and shape, before any allocation."""
+    missing = sorted(set(built) - set(stored))
+    unexpected = sorted(set(stored) - set(built))
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: the config does not match the stored weights: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    for key, tensor in built.items():
+        if tuple(tensor.shape) != stored[key]:
+            raise ValueError(
+                f"{path}: the config builds weight {key!r} of shape {tuple(tensor.shape)}, "
+                f"the file holds {stored[key]}"
+            )
+
+
+def _from_config(
+    config: dict[str, Any],
+    custom_objects: dict[str, type] | None,
+    path: str,
+    device: str | torch.device | None,
+) -> Model:
+    """A model built from its config (registered layer classes only)."""
+    from batchfit.layers import layer_registry
+    from batchfit.models._sequential import Sequential
+
+    registry: dict[str, Any] = {**layer_registry(), **(custom_objects or {})}
+    try:
+        if config.get("class_name") == "Functional":
+            from batchfit.models._functional_config import functional_from_config
+
+            return functional_from_config(config, registry, path, device)
+        if config.get("class_name") != "Sequential":
+            raise LookupError
+        model = Sequential(name=config.get("name"), device=device)
+        if config.get("input_shape") is not None:
+            from batchfit.layers import Input
+
+            model.add(Input(shape=tuple(config["input_shape"])))
+        for entry in config.get("layers", []):
+            cls = registry.get(entry.get("class_name", ""))
+            if cls is None:
+                raise ValueError(
+                    f"{path}: unknown layer class {entry.get('class_name')!r}; "
+                    f"known layers: {', '.join(sorted(registry))}"
+                )
+            layer_config = dict(entry.get("config", {}))
+            shape = layer_config.pop("input_shape", None)
+            layer = cls.from_config(layer_config)
+            if shape is not None and not len(model.layers) and config.get("input_shape") is None:
+                layer = cls.from_config({**layer_config, "input_shape": shape})
+            model.add(layer)
+        return model
+    except LookupError:
+        raise ValueError(
+            f"{path} holds a model wrapping a custom torch module "
+            f"({config.get('module', 'unknown')}); pass it: load_model(path, module=MyModule())"
+        ) from None
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: cannot rebuild the model from its config: {e}") from e
+    except (TypeError, KeyError, AttributeError, RecursionError, RuntimeError) as e:
+        raise ValueError(
+            f"{path}: cannot rebuild the model from its config: {type(e).__name__}: {e}"
+        ) from e
 
 
 def load_model(
@@ -113,51 +259,26 @@ def load_model(
         custom_objects: your own layer classes by name, for a model that uses them
             (loading builds no other class than batchfit's and these).
     """
-    from batchfit.layers import layer_registry
-    from batchfit.models._model import Model
-    from batchfit.models._sequential import Sequential
-
-    _, info = _read(path)
-    if info.get("kind") not in ("model", "weights"):
-        raise ValueError(f"{path} was not written by batchfit (no batchfit metadata)")
-    if info.get("format", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format {info['format']}; this batchfit reads up to {FORMAT_VERSION}"
-        )
+    info, shapes = _read_header(path)
     config = info.get("model") or {}
-    model: Model
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: 'model' must be a table (a model config), got {config!r:.60}")
     if module is not None:
+        from batchfit.models._model import Model
+
         model = Model(module, name=config.get("name"), device=device)
-    elif config.get("class_name") == "Functional":
-        from batchfit.models._functional_config import functional_from_config
-
-        registry = {**layer_registry(), **(custom_objects or {})}
-        model = functional_from_config(config, registry, path, device)
-    elif config.get("class_name") == "Sequential":
-        registry = layer_registry()
-        model = Sequential(name=config.get("name"), device=device)
-        if config.get("input_shape") is not None:
-            from batchfit.layers import Input
-
-            model.add(Input(shape=tuple(config["input_shape"])))
-        for entry in config.get("layers", []):
-            cls = registry.get(entry.get("class_name", ""))
-            if cls is None:
-                raise ValueError(
-                    f"{path}: unknown layer class {entry.get('class_name')!r}; "
-                    f"known layers: {', '.join(sorted(registry))}"
-                )
-            layer_config = dict(entry.get("config", {}))
-            shape = layer_config.pop("input_shape", None)
-            layer = cls.from_config(layer_config)
-            if shape is not None and not len(model.layers) and config.get("input_shape") is None:
-                layer = cls.from_config({**layer_config, "input_shape": shape})
-            model.add(layer)
     else:
-        raise ValueError(
-            f"{path} holds a model wrapping a custom torch module "
-            f"({config.get('module', 'unknown')}); pass it: load_model(path, module=MyModule())"
-        )
+        # NOTE [ Loading a config safely ]: the layers are first built on the meta
+        # device (shapes, no memory) and their weight shapes compared with the
+        # file's, so a config asking for more than the file holds is refused before
+        # anything is allocated; only then is the model built for real.
+        budget = max(_INPUT_FLOOR, sum(math.prod(s) for s in shapes.values()))
+        _check_input_shapes(config, budget, path)
+        with torch.device("meta"):
+            skeleton = _from_config(config, custom_objects, path, "meta")
+        _compare_shapes(skeleton.module.state_dict(), shapes, path)
+        del skeleton
+        model = _from_config(config, custom_objects, path, device)
     load_weights(model, path)
     compile_config = info.get("compile")
     if compile and compile_config:
