@@ -88,7 +88,11 @@ def test_orphaned_temp_files_of_a_killed_save_are_removed_on_the_next_run(tmp_pa
 
     backup = tmp_path / "backup"
     backup.mkdir()
-    orphans = [backup / ".backup.safetensors.k1l3d.tmp", backup / ".backup.safetensors.x9.tmp"]
+    orphans = [
+        backup / ".backup.safetensors.k1l3d.tmp",
+        backup / ".backup.safetensors.x9.tmp",
+        backup / ".tmpA1b2C3",  # safetensors' own temporary name
+    ]
     for orphan in orphans:
         orphan.write_bytes(b"half a backup")
     other = backup / "notes.txt"  # not ours: left alone

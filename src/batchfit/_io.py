@@ -77,13 +77,22 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, keep_previous: bool 
         raise
 
 
-def remove_orphans(folder: str | os.PathLike[str], name: str) -> list[Path]:
-    """Remove temporary files of `name` that a killed writer left in `folder`; returns them."""
+def remove_orphans(
+    folder: str | os.PathLike[str], name: str, extra_patterns: tuple[str, ...] = ()
+) -> list[Path]:
+    """Remove temporary files of `name` that a killed writer left in `folder`; returns them.
+
+    `extra_patterns` adds globs of other writers' temporary files, for a folder
+    that only batchfit writes (a backup folder).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
-    for orphan in folder.glob(f".{name}.*{_TMP_SUFFIX}"):
+    candidates = [*folder.glob(f".{name}.*{_TMP_SUFFIX}")]
+    for pattern in extra_patterns:
+        candidates += folder.glob(pattern)
+    for orphan in candidates:
         if orphan.is_file() or orphan.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 orphan.unlink()

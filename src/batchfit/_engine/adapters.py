@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from batchfit._engine.batches import batch_size_of
 from batchfit.data import ArraySource, Source, shard_for_ranks
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch
@@ -175,7 +176,7 @@ def split_for_validation(
             "(e.g. a second batchfit.data source)"
         )
     xa, ya, wa = to_array(x, "x"), to_array(y, "y"), to_array(sample_weight, "sample_weight")
-    n = _length(xa)
+    n = batch_size_of(xa)
     split_at = int(n * (1.0 - validation_split))
     if split_at <= 0 or split_at >= n:
         raise ValueError(
@@ -197,11 +198,3 @@ def split_for_validation(
         cut(ya, tail),
         cut(wa, tail),
     )
-
-
-def _length(a: Any) -> int:
-    if isinstance(a, Mapping):
-        return _length(next(iter(a.values())))
-    if isinstance(a, (list, tuple)):
-        return _length(a[0])
-    return int(a.shape[0])

@@ -166,7 +166,9 @@ class Checkpointer:
 
         Temporary files of saves killed midway are removed first.
         """
-        remove_orphans(self.path.parent, self.path.name)
+        # safetensors' own `.tmpXXXXXX` files, left by backups that older versions of
+        # batchfit wrote through `save_file` and a kill interrupted
+        remove_orphans(self.path.parent, self.path.name, (".tmp??????",))
         for path in (self.path, self.previous):
             refuse_symlink(path)
         if not self.path.exists() and not self.previous.exists():
