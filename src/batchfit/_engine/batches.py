@@ -19,7 +19,19 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["BatchConverter", "TensorBatch", "batch_size_of", "class_weights_for", "unpack"]
+from batchfit.optimizers import Optimizer
+
+__all__ = [
+    "BatchConverter",
+    "TensorBatch",
+    "batch_size_of",
+    "class_weights_for",
+    "detach",
+    "first_rows",
+    "move_optimizer_state",
+    "to_numpy",
+    "unpack",
+]
 
 
 @dataclass(slots=True)
@@ -214,3 +226,46 @@ def _check_rows(n: int, y: Any, sample_weight: torch.Tensor | None) -> None:
         raise ValueError(
             f"sample_weight has {sample_weight.shape[0]} entries for a batch of {n} samples"
         )
+
+
+def detach(y: Any) -> Any:
+    """Outputs cut from the autograd graph, keeping a dict or tuple structure."""
+    if isinstance(y, torch.Tensor):
+        return y.detach()
+    if isinstance(y, Mapping):
+        return {k: detach(v) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return type(y)(detach(v) for v in y)
+    return y
+
+
+def first_rows(x: Any) -> Any:
+    """The first two rows of a batch's inputs or targets (to build shapes cheaply)."""
+    if x is None:
+        return None
+    if isinstance(x, Mapping):
+        return {k: first_rows(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(first_rows(v) for v in x)
+    return x[:2]
+
+
+def to_numpy(y: Any) -> Any:
+    """Predictions as NumPy (floats as float32), keeping a dict or tuple structure."""
+    if isinstance(y, torch.Tensor):
+        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
+    if isinstance(y, Mapping):
+        return {k: to_numpy(v) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return type(y)(to_numpy(v) for v in y)
+    return y
+
+
+def move_optimizer_state(optimizer: Optimizer | None, device: torch.device) -> None:
+    """Move an optimizer's state tensors (moments, steps) to `device`."""
+    if optimizer is None or optimizer.torch_optimizer is None:
+        return
+    for state in optimizer.torch_optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and not (key == "step" and value.dim() == 0):
+                state[key] = value.to(device)

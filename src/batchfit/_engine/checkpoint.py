@@ -20,8 +20,10 @@ kept as a fallback, so a crash during a save loses nothing.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,9 @@ from safetensors.torch import save
 from batchfit._io import atomic_write, refuse_symlink, remove_orphans
 
 __all__ = [
+    "TARGET_DTYPES",
     "Checkpointer",
+    "checked_first_batch",
     "backup_name",
     "read_state",
     "rng_state",
@@ -185,3 +189,55 @@ class Checkpointer:
     def remove(self) -> None:
         for path in (self.path, self.previous):
             path.unlink(missing_ok=True)
+
+
+# -- the first batch's shapes, read back from a backup ------------------------------------
+#: dtypes a backup may name for the first batch's targets (anything else is refused)
+TARGET_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+#: the most elements per sample a backup may ask the shape-building dummy batch for,
+#: beyond the number of weights it holds (128 MiB of float32)
+_SPEC_FLOOR = 2**25
+
+
+def checked_first_batch(spec: Any, weights: Mapping[str, torch.Tensor]) -> tuple[Any, Any, Any]:
+    """The first-batch shapes of a backup, for a one-row dummy batch, once they are plausible.
+
+    The dummy batch is allocated from sizes read from the file, so they are checked
+    first: whole positive numbers, a few dimensions, and no more elements per sample
+    than the backup holds weights (or `_SPEC_FLOOR`), so a doctored file cannot make
+    a resume allocate gigabytes.
+    """
+    if not (isinstance(spec, (list, tuple)) and len(spec) == 3):
+        raise ValueError(f"the backup's first-batch record is malformed: {spec!r}")
+    x_shape, y_shape, y_dtype = spec
+    if y_dtype is not None and y_dtype not in TARGET_DTYPES:
+        raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
+    budget = max(_SPEC_FLOOR, sum(t.numel() for t in weights.values()))
+    shapes: list[list[int] | None] = []
+    for what, shape in (("input", x_shape), ("target", y_shape)):
+        if shape is None and what == "target":
+            shapes.append(None)
+            continue
+        if not (
+            isinstance(shape, (list, tuple))
+            and 1 <= len(shape) <= 8
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise ValueError(f"the backup's first-batch {what} shape is malformed: {shape!r}")
+        per_sample = math.prod(shape[1:])
+        if per_sample > budget:
+            raise ValueError(
+                f"the backup's first-batch {what} shape {list(shape)} asks for {per_sample:,} "
+                f"elements per sample, more than the {budget:,} its weights justify; "
+                "refusing to allocate it (is the backup file damaged or doctored?)"
+            )
+        shapes.append([1, *shape[1:]])
+    return shapes[0], shapes[1], y_dtype

@@ -23,23 +23,22 @@ import torch
 from torch import nn
 
 from batchfit import losses as losses_module
-from batchfit._engine.batches import BatchConverter, TensorBatch, unpack
+from batchfit._engine.batches import (
+    BatchConverter,
+    TensorBatch,
+    detach,
+    first_rows,
+    move_optimizer_state,
+    to_numpy,
+    unpack,
+)
+from batchfit._engine.checkpoint import TARGET_DTYPES, checked_first_batch
 from batchfit._engine.compile_metrics import CompileMetrics
 from batchfit._engine.logs import Logs
 from batchfit._engine.outputs import MultiOutputLoss
 from batchfit.optimizers import Optimizer
 
 __all__ = ["NonFiniteLoss", "Step", "StepOutput", "to_numpy"]
-
-#: dtypes a backup may name for the first batch's targets (anything else is refused)
-_TARGET_DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -197,7 +196,7 @@ class Step:
             was_training = module.training
             module.eval()
             with torch.no_grad():
-                y_pred = self._forward(_first_rows(x), self.eval_module)
+                y_pred = self._forward(first_rows(x), self.eval_module)
             module.train(was_training)
         if isinstance(x, torch.Tensor) and (y is None or isinstance(y, torch.Tensor)):
             self.first_batch_spec = (
@@ -210,7 +209,7 @@ class Step:
             setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(module.parameters())
-        self.compiled_metrics.build(self.loss, _first_rows(y), y_pred)
+        self.compiled_metrics.build(self.loss, first_rows(y), y_pred)
         self.ready = True
 
     # -- the math ---------------------------------------------------------------------
@@ -268,7 +267,7 @@ class Step:
             self.optimizer.step()
             self._zero_pending = True
             self.micro_step = 0
-        return loss.detach(), _detach(y_pred)
+        return loss.detach(), detach(y_pred)
 
     # NOTE [ Rejecting a non-finite batch ]
     # On the CPU the step reads each loss (nothing runs ahead there), and a NaN/inf
@@ -394,9 +393,9 @@ class Step:
         """Restore `state_dict()`, building lazy shapes from the saved first batch first."""
         spec = state.get("first_batch")
         if not self.ready and spec is not None:
-            x_shape, y_shape, y_dtype = _checked_spec(spec, state["model"])
+            x_shape, y_shape, y_dtype = checked_first_batch(spec, state["model"])
             x = torch.zeros(x_shape, device=self.device)
-            y = None if y_shape is None else torch.zeros(y_shape, dtype=_TARGET_DTYPES[y_dtype])
+            y = None if y_shape is None else torch.zeros(y_shape, dtype=TARGET_DTYPES[y_dtype])
             self.build(TensorBatch(x, y, None, 1))
         if not self.ready:
             raise RuntimeError("cannot restore into a model whose shapes are unknown")
@@ -411,47 +410,6 @@ class Step:
         self.compiled_metrics.load_states(state["metrics"])
 
 
-#: the most elements per sample a backup may ask the shape-building dummy batch for,
-#: beyond the number of weights it holds (128 MiB of float32)
-_SPEC_FLOOR = 2**25
-
-
-def _checked_spec(spec: Any, weights: Mapping[str, torch.Tensor]) -> tuple[Any, Any, Any]:
-    """The first-batch shapes of a backup, for a one-row dummy batch, once they are plausible.
-
-    The dummy batch is allocated from sizes read from the file, so they are checked
-    first: whole positive numbers, a few dimensions, and no more elements per sample
-    than the backup holds weights (or `_SPEC_FLOOR`), so a doctored file cannot make
-    a resume allocate gigabytes.
-    """
-    if not (isinstance(spec, (list, tuple)) and len(spec) == 3):
-        raise ValueError(f"the backup's first-batch record is malformed: {spec!r}")
-    x_shape, y_shape, y_dtype = spec
-    if y_dtype is not None and y_dtype not in _TARGET_DTYPES:
-        raise ValueError(f"the backup names an unexpected target dtype {y_dtype!r}")
-    budget = max(_SPEC_FLOOR, sum(t.numel() for t in weights.values()))
-    shapes: list[list[int] | None] = []
-    for what, shape in (("input", x_shape), ("target", y_shape)):
-        if shape is None and what == "target":
-            shapes.append(None)
-            continue
-        if not (
-            isinstance(shape, (list, tuple))
-            and 1 <= len(shape) <= 8
-            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-        ):
-            raise ValueError(f"the backup's first-batch {what} shape is malformed: {shape!r}")
-        per_sample = math.prod(shape[1:])
-        if per_sample > budget:
-            raise ValueError(
-                f"the backup's first-batch {what} shape {list(shape)} asks for {per_sample:,} "
-                f"elements per sample, more than the {budget:,} its weights justify; "
-                "refusing to allocate it (is the backup file damaged or doctored?)"
-            )
-        shapes.append([1, *shape[1:]])
-    return shapes[0], shapes[1], y_dtype
-
-
 def _autocast_factory(precision: str | None, device: torch.device) -> Any:
     if precision in (None, "fp32", "float32"):
         return None
@@ -460,44 +418,3 @@ def _autocast_factory(precision: str | None, device: torch.device) -> Any:
         raise ValueError(f"precision must be None, 'bf16' or 'fp16', got {precision!r}")
     dtype = dtypes[precision]
     return lambda: torch.autocast(device.type, dtype=dtype)
-
-
-def _detach(y: Any) -> Any:
-    if isinstance(y, torch.Tensor):
-        return y.detach()
-    if isinstance(y, Mapping):
-        return {k: _detach(v) for k, v in y.items()}
-    if isinstance(y, (list, tuple)):
-        return type(y)(_detach(v) for v in y)
-    return y
-
-
-def _first_rows(x: Any) -> Any:
-    if x is None:
-        return None
-    if isinstance(x, Mapping):
-        return {k: _first_rows(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_first_rows(v) for v in x)
-    return x[:2]
-
-
-def to_numpy(y: Any) -> Any:
-    """Predictions as NumPy (floats as float32), keeping a dict or tuple structure."""
-    if isinstance(y, torch.Tensor):
-        return y.detach().float().cpu().numpy() if y.is_floating_point() else y.cpu().numpy()
-    if isinstance(y, Mapping):
-        return {k: to_numpy(v) for k, v in y.items()}
-    if isinstance(y, (list, tuple)):
-        return type(y)(to_numpy(v) for v in y)
-    return y
-
-
-def move_optimizer_state(optimizer: Optimizer | None, device: torch.device) -> None:
-    """Move an optimizer's state tensors (moments, steps) to `device`."""
-    if optimizer is None or optimizer.torch_optimizer is None:
-        return
-    for state in optimizer.torch_optimizer.state.values():
-        for key, value in state.items():
-            if isinstance(value, torch.Tensor) and not (key == "step" and value.dim() == 0):
-                state[key] = value.to(device)
