@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -89,3 +90,30 @@ def test_a_frozen_model_stacked_in_a_sequential() -> None:
         head = model.layers[1]
         expected = head(base_model(torch.from_numpy(x)))
     np.testing.assert_allclose(model.predict(x, verbose=0), expected.numpy(), rtol=1e-6)
+
+
+def test_fit_with_every_weight_frozen_changes_nothing_and_reports_the_loss():
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    y = x[:, :1] * 2.0
+    model = keras.Sequential([layers.Dense(4, input_dim=3), layers.Dense(1)])
+    model.trainable = False
+    model.compile("adam", "mse")
+    before = model.get_weights()
+    history = model.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        assert np.array_equal(a, b)
+    want = float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+    assert history.history["loss"] == pytest.approx([want, want], rel=1e-6)
+
+
+def test_calling_a_sequential_with_training_false_runs_dropout_in_inference_mode():
+    torch.manual_seed(0)
+    model = keras.Sequential([layers.Dense(8, input_dim=3), layers.Dropout(0.5), layers.Dense(1)])
+    x = torch.ones(32, 3)
+    inference = torch.from_numpy(model.predict(x.numpy(), verbose=0))
+    model.module.train()  # as during fit
+    a = model(x, training=False)
+    assert torch.equal(a, model(x, training=False))  # no dropout
+    assert torch.allclose(a, inference, atol=1e-6)
+    assert model.module.training  # the mode it had before the call
+    assert not torch.equal(a, model(x, training=True))  # dropout on

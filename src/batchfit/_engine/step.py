@@ -251,7 +251,9 @@ class Step:
                 self._bad_loss = value
         k = self.accumulate_steps
         scaled = loss if k == 1 else loss / k
-        if self.ddp is not None and self.micro_step + 1 < k:
+        if not scaled.requires_grad:
+            pass  # every weight is frozen (`trainable = False`): nothing to learn, as in Keras
+        elif self.ddp is not None and self.micro_step + 1 < k:
             # under DDP, gradients of all but the last micro-batch stay local (no all-reduce)
             with self.ddp.no_sync():
                 self.optimizer.scale_loss(scaled).backward()

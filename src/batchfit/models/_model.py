@@ -92,7 +92,16 @@ class Model(Trainer, GraphSurface):
         """Forward pass on tensors, as a torch module would do it (or a graph node on symbols)."""
         if is_symbolic(x):  # a model used as a layer of a functional model
             return call_symbolic(self, (x, *args), kwargs)
-        return self._module(x, *args, **kwargs)
+        training = kwargs.pop("training", None) if kwargs else None
+        if training is None or bool(training) == self._module.training:
+            return self._module(x, *args, **kwargs)
+        # Keras' `model(x, training=False)`: this call runs every layer in that mode
+        was = self._module.training
+        self._module.train(bool(training))
+        try:
+            return self._module(x, *args, **kwargs)
+        finally:
+            self._module.train(was)
 
     def to(self, device: str | torch.device) -> Model:
         """Move weights (and optimizer state) to `device`."""

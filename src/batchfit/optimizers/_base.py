@@ -82,7 +82,12 @@ class Optimizer:
         """Bind to the model's trainable parameters (once)."""
         if self.torch_optimizer is not None:
             return
+        params = list(params)
         self._params = [p for p in params if p.requires_grad]
+        if not self._params:
+            # every weight frozen: the optimizer holds them all and, since none gets a
+            # gradient, changes none (torch refuses an empty list; Keras allows it)
+            self._params = params
         kwargs = dict(self._torch_kwargs)
         if self._torch_decay and self.weight_decay is not None:
             kwargs["weight_decay"] = self.weight_decay
