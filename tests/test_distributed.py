@@ -17,6 +17,7 @@ import batchfit as bf
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 sys.path.insert(0, str(SCRIPT.parent))
 import ddp_script  # noqa: E402
+from torchrun_util import run_script  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -24,19 +25,7 @@ pytestmark = pytest.mark.slow
 def _torchrun(
     out: Path, mode: str, env_extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    # --standalone: the rendezvous port is chosen at run time, never hard-coded
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(SCRIPT),
-        str(out),
-        mode,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return run_script(SCRIPT, out, mode, env_extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ half its own gradient.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,23 +23,13 @@ from batchfit.optimizers import SGD
 SCRIPT = Path(__file__).with_name("uneven_script.py")
 sys.path.insert(0, str(SCRIPT.parent))
 import uneven_script  # noqa: E402
+from torchrun_util import run_script  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 def _torchrun(out: Path, mode: str) -> list[dict]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(SCRIPT),
-        str(out),
-        mode,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = run_script(SCRIPT, out, mode)
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from batchfit.layers._symbolic import inbound_nodes
+from batchfit.models._summary import render_table
 
 if TYPE_CHECKING:
     from batchfit.models._functional import Functional
@@ -47,17 +48,4 @@ def functional_summary_text(model: Functional) -> str:
                 ", ".join(links) or "-",
             )
         )
-    widths = [max(len(r[c]) for r in rows) + 2 for c in range(4)]
-    line = "-" * sum(widths)
-    out = [f'Model: "{model.name}"', line]
-    for j, row in enumerate(rows):
-        out.append("".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        out.append("=" * sum(widths) if j == 0 else line)
-    total = sum(p.numel() for p in model.module.parameters())
-    trainable = sum(p.numel() for p in model.module.parameters() if p.requires_grad)
-    out += [
-        f"Total params: {total:,}",
-        f"Trainable params: {trainable:,}",
-        f"Non-trainable params: {total - trainable:,}",
-    ]
-    return "\n".join(out)
+    return render_table(model, rows, strip=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 if TYPE_CHECKING:
     from batchfit.models._model import Model
 
-__all__ = ["summary_text"]
+__all__ = ["render_table", "summary_text"]
 
 
 def _output_shapes(model: Model, layers: list[nn.Module]) -> dict[int, tuple[Any, ...]]:
@@ -47,11 +48,21 @@ def summary_text(model: Model) -> str:
         rows.append(
             (f"{name} ({type(layer).__name__})", str(shape) if shape else "?", f"{params:,}")
         )
-    widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
+    return render_table(model, rows)
+
+
+def render_table(model: Model, rows: Sequence[tuple[str, ...]], strip: bool = False) -> str:
+    """Keras' summary layout: the header row, a row per layer, then the parameter counts.
+
+    `strip` drops the padding at the end of each row (the functional summary's last
+    column is free text).
+    """
+    widths = [max(len(r[c]) for r in rows) + 2 for c in range(len(rows[0]))]
     line = "-" * sum(widths)
     out = [f'Model: "{model.name}"', line]
     for j, row in enumerate(rows):
-        out.append("".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        text = "".join(cell.ljust(w) for cell, w in zip(row, widths))
+        out.append(text.rstrip() if strip else text)
         out.append("=" * sum(widths) if j == 0 else line)
     total = sum(p.numel() for p in model.module.parameters())
     trainable = sum(p.numel() for p in model.module.parameters() if p.requires_grad)
