@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -83,7 +85,8 @@ def test_train_on_batch_matches_hand_written_torch_loop():
     x, y = _data()
     model = _model()
     net = _torch_twin(model)
-    opt = torch.optim.Adam(net.parameters(), lr=0.01, eps=1e-7)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    t = 0
     for _ in range(3):
         for i in range(0, len(x), 32):
             xb, yb = torch.from_numpy(x[i : i + 32]), torch.from_numpy(y[i : i + 32])
@@ -91,6 +94,10 @@ def test_train_on_batch_matches_hand_written_torch_loop():
             out = net(xb)
             loss = F.binary_cross_entropy(out, yb)
             loss.backward()
+            t += 1
+            # Keras adds epsilon before the step size's bias correction: torch's Adam
+            # computes the same update with eps / sqrt(1 - beta_2^t)
+            opt.param_groups[0]["eps"] = 1e-7 / math.sqrt(1 - 0.999**t)
             opt.step()
             acc = ((out > 0.5) == (yb > 0.5)).float().mean().item()
             got_loss, got_acc = model.train_on_batch(x[i : i + 32], y[i : i + 32])

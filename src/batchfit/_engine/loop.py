@@ -98,6 +98,9 @@ class FitRun:
         logs: Mapping[str, float] = {}
         try:
             logs = self.run()
+            optimizer = self.step.optimizer
+            if optimizer is not None and optimizer.built:
+                optimizer.finalize_variable_values()  # `use_ema`: the averages become the weights
         finally:
             self.data.close()
             if self.validation is not None:

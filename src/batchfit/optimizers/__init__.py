@@ -2,8 +2,9 @@
 
 An optimizer is made before the model's weights may exist (shapes are inferred
 at the first batch), so it keeps its settings until `build(params)` binds it
-to a `torch.optim.Optimizer`. Clipping (`clipnorm`, `clipvalue`,
-`global_clipnorm`) and decoupled `weight_decay` follow Keras 3.
+to a `torch.optim.Optimizer` that computes Keras' update rule (`_rules.py`).
+Clipping (`clipnorm`, `clipvalue`, `global_clipnorm`) and decoupled
+`weight_decay` follow Keras 3.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from batchfit.optimizers._keras import (
     Adam,
     Adamax,
     AdamW,
+    Lamb,
+    Lion,
     Nadam,
     RMSprop,
 )
@@ -32,6 +35,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lamb",
+    "Lion",
     "Nadam",
     "Optimizer",
     "RMSprop",
@@ -50,6 +55,8 @@ _BY_NAME: dict[str, type[Optimizer]] = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
     "adadelta": Adadelta,
+    "lion": Lion,
+    "lamb": Lamb,
 }
 
 

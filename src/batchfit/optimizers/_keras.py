@@ -1,82 +1,86 @@
-"""The Keras optimizers: each maps Keras' arguments and defaults onto a torch class."""
+"""The Keras optimizers: Keras' arguments and defaults, bound to Keras' update rules."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
-
+from batchfit.optimizers import _rules
 from batchfit.optimizers._base import Optimizer
 from batchfit.optimizers.schedules import LearningRateSchedule
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Lamb",
+    "Lion",
+    "Nadam",
+    "RMSprop",
+]
+
+Rate = float | LearningRateSchedule
 
 
-class SGD(Optimizer):
+class _Keras(Optimizer):
+    """An optimizer whose settings (`_torch_kwargs`) are its Keras arguments."""
+
+    def _keras_config(self) -> dict[str, Any]:
+        return dict(self._torch_kwargs)
+
+
+class SGD(_Keras):
     """Gradient descent with optional (Nesterov) momentum; Keras defaults."""
 
-    torch_class = torch.optim.SGD
+    torch_class = _rules.KerasSGD
 
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.01,
+        learning_rate: Rate = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
+        super().__init__(learning_rate, **kwargs)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self._torch_kwargs = {"momentum": float(momentum), "nesterov": bool(nesterov)}
         self.momentum, self.nesterov = momentum, nesterov
 
-    def _keras_config(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "nesterov": self.nesterov}
 
+class Adam(_Keras):
+    """Adam as Keras 3 computes it (`epsilon=1e-7`, added to `sqrt(v)` before the bias
+    correction of the step size)."""
 
-class _AdamLike(Optimizer):
-    def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(learning_rate, betas=(beta_1, beta_2), eps=epsilon, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-
-    def _keras_config(self) -> dict[str, Any]:
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
-
-
-class Adam(_AdamLike):
-    """Adam with Keras defaults (`epsilon=1e-7`)."""
-
-    torch_class: Any = torch.optim.Adam
+    torch_class: Any = _rules.KerasAdam
 
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate: Rate = 0.001,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad=amsgrad, **kwargs)
-        self.amsgrad = amsgrad
-
-    def _keras_config(self) -> dict[str, Any]:
-        return {**super()._keras_config(), "amsgrad": self.amsgrad}
+        super().__init__(learning_rate, **kwargs)
+        self._torch_kwargs = {
+            "beta_1": beta_1,
+            "beta_2": beta_2,
+            "epsilon": epsilon,
+            "amsgrad": bool(amsgrad),
+        }
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay; Keras default `weight_decay=0.004`."""
 
-    torch_class = torch.optim.AdamW
-    _torch_decay = True
-
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate: Rate = 0.001,
         weight_decay: float = 0.004,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
@@ -89,87 +93,108 @@ class AdamW(Adam):
         )
 
 
-class Adamax(_AdamLike):
-    """Adamax with Keras defaults."""
+class _BetasEps(_Keras):
+    def __init__(
+        self,
+        learning_rate: Rate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self._torch_kwargs = {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon}
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
-    torch_class = torch.optim.Adamax
+
+class Adamax(_BetasEps):
+    """Adamax (Adam with the infinity norm) with Keras defaults."""
+
+    torch_class = _rules.KerasAdamax
 
 
-class Nadam(_AdamLike):
-    """Nesterov Adam with Keras defaults."""
+class Nadam(_BetasEps):
+    """Nesterov Adam with Keras' momentum schedule and defaults."""
 
-    torch_class = torch.optim.NAdam
+    torch_class = _rules.KerasNadam
+
+    def _keras_config(self) -> dict[str, Any]:
+        return dict(self._torch_kwargs)  # u_product is state, kept in the group
 
 
-class RMSprop(Optimizer):
-    """RMSprop with Keras defaults (`rho=0.9`, `epsilon=1e-7`)."""
+class Lamb(_BetasEps):
+    """Layer-wise adaptive Adam (LAMB) with Keras defaults."""
 
-    torch_class = torch.optim.RMSprop
+    torch_class = _rules.KerasLamb
+
+
+class Lion(_Keras):
+    """Lion (sign of an interpolated momentum) with Keras defaults `beta_1=0.9, beta_2=0.99`."""
+
+    torch_class = _rules.KerasLion
+
+    def __init__(
+        self, learning_rate: Rate = 0.001, beta_1: float = 0.9, beta_2: float = 0.99, **kwargs: Any
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        if not 0.0 < beta_1 <= 1.0:
+            raise ValueError(f"beta_1 must be in (0, 1] (else Lion is SignSGD), got {beta_1}")
+        self._torch_kwargs = {"beta_1": beta_1, "beta_2": beta_2}
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+
+class RMSprop(_Keras):
+    """RMSprop as Keras computes it (`g / sqrt(v + epsilon)`; `rho=0.9`, `epsilon=1e-7`)."""
+
+    torch_class = _rules.KerasRMSprop
 
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate: Rate = 0.001,
         rho: float = 0.9,
         momentum: float = 0.0,
         epsilon: float = 1e-7,
         centered: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            learning_rate, alpha=rho, momentum=momentum, eps=epsilon, centered=centered, **kwargs
-        )
+        super().__init__(learning_rate, **kwargs)
+        self._torch_kwargs = {
+            "rho": rho,
+            "momentum": momentum,
+            "epsilon": epsilon,
+            "centered": bool(centered),
+        }
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
-    def _keras_config(self) -> dict[str, Any]:
-        return {
-            "rho": self.rho,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "centered": self.centered,
-        }
 
+class Adagrad(_Keras):
+    """Adagrad with Keras defaults (`initial_accumulator_value=0.1`, `g / sqrt(a + eps)`)."""
 
-class Adagrad(Optimizer):
-    """Adagrad with Keras defaults (`initial_accumulator_value=0.1`)."""
-
-    torch_class = torch.optim.Adagrad
+    torch_class = _rules.KerasAdagrad
 
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate: Rate = 0.001,
         initial_accumulator_value: float = 0.1,
         epsilon: float = 1e-7,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            learning_rate,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=epsilon,
-            **kwargs,
-        )
+        super().__init__(learning_rate, **kwargs)
+        self._torch_kwargs = {
+            "initial_accumulator_value": initial_accumulator_value,
+            "epsilon": epsilon,
+        }
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
-    def _keras_config(self) -> dict[str, Any]:
-        return {
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "epsilon": self.epsilon,
-        }
 
-
-class Adadelta(Optimizer):
+class Adadelta(_Keras):
     """Adadelta with Keras defaults (`rho=0.95`, `epsilon=1e-7`)."""
 
-    torch_class = torch.optim.Adadelta
+    torch_class = _rules.KerasAdadelta
 
     def __init__(
-        self,
-        learning_rate: float | LearningRateSchedule = 0.001,
-        rho: float = 0.95,
-        epsilon: float = 1e-7,
-        **kwargs: Any,
+        self, learning_rate: Rate = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs: Any
     ) -> None:
-        super().__init__(learning_rate, rho=rho, eps=epsilon, **kwargs)
+        super().__init__(learning_rate, **kwargs)
+        self._torch_kwargs = {"rho": rho, "epsilon": epsilon}
         self.rho, self.epsilon = rho, epsilon
-
-    def _keras_config(self) -> dict[str, Any]:
-        return {"rho": self.rho, "epsilon": self.epsilon}
