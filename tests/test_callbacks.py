@@ -323,3 +323,33 @@ def test_tensorboard_writes_scalars(tmp_path):
     assert [e.value for e in val.Scalars("epoch_loss")] == pytest.approx(
         history.history["val_loss"]
     )
+
+
+def test_every_hook_gets_a_logs_dict_never_none():
+    """keras.io programs call `logs.keys()` / `logs.get(...)` in every hook (Keras passes {})."""
+    from batchfit.callbacks import Callback
+
+    seen: dict[str, int] = {}
+    hooks = (
+        "on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
+        "on_test_begin", "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+        "on_epoch_end", "on_train_end", "on_predict_begin", "on_predict_batch_begin",
+        "on_predict_batch_end", "on_predict_end",
+    )  # fmt: skip
+
+    def keys_of_logs(name):
+        def hook(self, *args):
+            list(args[-1].keys())  # what the keras.io programs do
+            seen[name] = seen.get(name, 0) + 1
+
+        return hook
+
+    KeysEverywhere = type("KeysEverywhere", (Callback,), {h: keys_of_logs(h) for h in hooks})
+
+    x, y = _xy(64)
+    model = _model()
+    cb = KeysEverywhere()
+    model.fit(x, y, batch_size=32, epochs=1, validation_data=(x, y), verbose=0, callbacks=[cb])
+    model.evaluate(x, y, batch_size=32, verbose=0, callbacks=[cb])
+    model.predict(x, batch_size=32, verbose=0, callbacks=[cb])
+    assert {h: seen.get(h, 0) >= 1 for h in hooks} == dict.fromkeys(hooks, True)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from batchfit import callbacks as bf_callbacks
 from batchfit.data._arrays import epoch_permutation
 from batchfit.layers import Dense
 from batchfit.models import Model, Sequential
@@ -214,3 +215,52 @@ def test_evaluate_equals_a_test_on_batch_pass_with_sample_weight_and_a_partial_b
     w = sw.astype(np.float32)
     correct = ((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)).astype(np.float64)
     assert got["accuracy"] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-6)
+
+
+def test_steps_per_epoch_past_the_data_ends_the_epoch_as_keras_does():
+    """Keras 3: 5 batches of arrays with steps_per_epoch=7 train 5 batches an epoch (with a
+    "ran out of data" warning), never a cycled stream (issue 13: history [13.68, 9.37, 6.42]
+    against Keras' [14.40, 10.99, 8.39])."""
+    x, y = _data(n=160)  # 5 batches of 32
+    init = _model().get_weights()
+    fitted = _model(init)
+    with pytest.warns(UserWarning, match="ran out of data") as caught:
+        history = fitted.fit(
+            x, y, batch_size=32, epochs=3, steps_per_epoch=7, shuffle=False, verbose=0
+        )
+    assert len(caught) >= 1
+    looped = _model(init)
+    epoch_losses = []
+    for _ in range(3):
+        looped.reset_metrics()
+        for i in range(0, len(x), 32):
+            loss = looped.train_on_batch(x[i : i + 32], y[i : i + 32], reset_metrics=False)[0]
+        epoch_losses.append(loss)
+    _assert_same_weights(fitted.get_weights(), looped.get_weights())
+    np.testing.assert_allclose(history.history["loss"], epoch_losses, rtol=1e-6)
+
+
+def test_steps_per_epoch_inside_the_data_continues_then_ends_at_the_pass():
+    """Keras 3 with 5 batches and steps_per_epoch=3: epochs of 3, 2 (the pass ends), 3, 2."""
+    x, y = _data(n=160)
+    init = _model().get_weights()
+    fitted = _model(init)
+    seen: list[int] = []
+
+    class Count(bf_callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.batches)
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches = getattr(self, "batches", 0) + 1
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        fitted.fit(x, y, batch_size=32, epochs=4, steps_per_epoch=3, shuffle=False, verbose=0,
+                   callbacks=[Count()])  # fmt: skip
+    assert seen == [3, 2, 3, 2]
+    looped = _model(init)
+    for _ in range(2):
+        for i in range(0, len(x), 32):
+            looped.train_on_batch(x[i : i + 32], y[i : i + 32])
+    _assert_same_weights(fitted.get_weights(), looped.get_weights())

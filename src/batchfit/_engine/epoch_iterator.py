@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -28,8 +29,11 @@ class EpochIterator:
 
     With `steps_per_epoch`, the source is read as one stream: an epoch of
     `fit` takes that many batches and the next one continues where it
-    stopped, opening the source's next epoch when one runs out (Keras'
-    behaviour for a dataset with `steps_per_epoch`).
+    stopped. As in Keras 3 (`trainers/epoch_iterator.py`), a pass over the
+    data never wraps around inside an epoch: when it runs out, the epoch ends
+    early with Keras' "ran out of data" warning, and the next epoch starts the
+    source's next pass. (So 5 batches of arrays with `steps_per_epoch=7` train
+    5 batches an epoch, as Keras does, not 7 of a cycled stream.)
     """
 
     def __init__(self, source: Source, steps_per_epoch: int | None) -> None:
@@ -53,24 +57,35 @@ class EpochIterator:
             self.source.set_epoch(epoch)
             yield from self.source
             return
-        taken, empty = start, False
+        taken = start
         while taken < self.steps_per_epoch:
+            fresh = self._open is None
             if self._open is None:
                 if self._source_epoch is None:
                     self._source_epoch = epoch
                 self.source.set_epoch(self._source_epoch)
                 self._open = iter(self.source)
-                empty = True
+            got = False
             for batch in self._open:
-                empty = False
+                got = True
                 yield batch
                 taken += 1
                 if taken == self.steps_per_epoch:
                     return
-            if empty:
-                raise ValueError("the data source yielded no batches")
             self._open = None
             self._source_epoch = epoch if self._source_epoch is None else self._source_epoch + 1
+            if fresh and not got:
+                raise ValueError("the data source yielded no batches")
+            if got or fresh:
+                warnings.warn(
+                    f"Your input ran out of data; interrupting the epoch after {taken} of "
+                    f"steps_per_epoch={self.steps_per_epoch} batches (as Keras does). The next "
+                    "epoch starts a new pass over the data; make steps_per_epoch at most the "
+                    "batches in one pass to train that many every epoch.",
+                    stacklevel=2,
+                )
+                return
+            # spent exactly at the previous epoch's end: this epoch starts the next pass
 
     def fingerprint(self) -> dict[str, Any] | None:
         """The source's fingerprint, taken once (NOTE [ Data fingerprints ] in data/)."""

@@ -126,12 +126,15 @@ class CallbackList:
         return iter(self.callbacks)
 
     def call(self, hook: str, *args: Any) -> None:
+        """Run `hook` on every callback; as in Keras, `logs` is never None (an empty dict)."""
+        if args and args[-1] is None:
+            args = (*args[:-1], {})
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
 
     def batch(self, hook: str, batch: int, logs: Mapping[str, float] | None) -> None:
         for fn in self._batch[hook]:
-            fn(batch, logs)
+            fn(batch, {} if logs is None else logs)
 
     def state_dict(self) -> list[list[Any]]:
         """Each callback's state, tagged with its class name."""
