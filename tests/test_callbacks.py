@@ -353,3 +353,56 @@ def test_every_hook_gets_a_logs_dict_never_none():
     model.evaluate(x, y, batch_size=32, verbose=0, callbacks=[cb])
     model.predict(x, batch_size=32, verbose=0, callbacks=[cb])
     assert {h: seen.get(h, 0) >= 1 for h in hooks} == dict.fromkeys(hooks, True)
+
+
+def test_verbose_callbacks_print_keras_messages(tmp_path, capsys):
+    """Keras 3's words (keras/src/callbacks/{model_checkpoint,early_stopping}.py)."""
+    x, y = _xy()
+    scores = [0.5, 0.4, 0.45, 0.6, 0.7]
+    ckpt = ModelCheckpoint(tmp_path / "best.safetensors", monitor="val_score", mode="min",
+                           save_best_only=True, verbose=1)  # fmt: skip
+    stop = EarlyStopping(monitor="val_score", mode="min", patience=2, verbose=1)
+    _model().fit(x, y, epochs=5, verbose=0, callbacks=[_Feed("val_score", scores), ckpt, stop])
+    out = capsys.readouterr().out
+    path = tmp_path / "best.safetensors"
+    assert out.splitlines() == [
+        "", f"Epoch 1: val_score improved from None to 0.50000, saving model to {path}",
+        "", f"Epoch 2: val_score improved from 0.50000 to 0.40000, saving model to {path}",
+        "", "Epoch 3: val_score did not improve from 0.40000",
+        "", "Epoch 4: val_score did not improve from 0.40000",
+        "Epoch 4: early stopping",
+    ]  # fmt: skip
+
+
+def test_tensorboard_learning_rate_histograms_and_update_freq(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x, y = _xy()  # 96 rows: 3 batches an epoch
+    model = _model(lr=0.1)
+    schedule = LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
+    tb = TensorBoard(tmp_path, update_freq=2, histogram_freq=2)
+    at_epoch_2 = {}
+    keep = LambdaCallback(
+        on_epoch_end=lambda epoch, logs: (
+            epoch == 2
+            and at_epoch_2.update(
+                {n: p.detach().numpy().copy() for n, p in model.module.named_parameters()}
+            )
+        )
+    )
+    model.fit(x, y, epochs=4, callbacks=[schedule, keep, tb], verbose=0)
+    train = EventAccumulator(str(tmp_path / "train"), size_guidance={"histograms": 0})
+    train.Reload()
+    rates = [e.value for e in train.Scalars("epoch_learning_rate")]
+    assert rates == pytest.approx([0.1, 0.05, 0.1 / 3, 0.025])
+    assert [e.step for e in train.Scalars("batch_loss")] == [2, 4, 6, 8, 10, 12]
+    histograms = train.Tags()["histograms"]
+    assert sorted(histograms) == sorted(n for n, _ in model.module.named_parameters())
+    kernel = histograms[0]
+    assert [e.step for e in train.Histograms(kernel)] == [0, 2]
+    weight = at_epoch_2[kernel]
+    last = train.Histograms(kernel)[-1].histogram_value
+    assert last.num == weight.size and last.min == pytest.approx(float(weight.min()))
+    assert last.sum == pytest.approx(float(weight.sum()), abs=1e-6)
+    with pytest.raises(ValueError, match="update_freq"):
+        TensorBoard(tmp_path, update_freq="sometimes")

@@ -83,12 +83,29 @@ def test_set_random_seed_seeds_python_numpy_and_torch() -> None:
 
 
 def test_progbar_prints_running_means() -> None:
+    """Keras 3's Progbar: a running mean while going; a value given with the finishing
+    update replaces it (Keras' `finalize` branch), so a loop that finishes with an empty
+    update shows the mean."""
     out = io.StringIO()
     bar = keras.utils.Progbar(4, verbose=1, interval=0.0, file=out)
     for step, loss in enumerate([1.0, 2.0, 3.0, 6.0]):
+        bar.update(step + 1, values=[("loss", loss)], finalize=False)
+    bar.update(4, finalize=True)
+    line = out.getvalue()  # not a terminal: one line, written when the bar finishes
+    assert line.startswith("4/4 " + "━" * 20 + " ") and line.endswith(" - loss: 3.0000\n")
+    assert "ms/step" in line or "us/step" in line or "s/step" in line
+    out = io.StringIO()
+    bar = keras.utils.Progbar(4, verbose=2, file=out)
+    for step, loss in enumerate([1.0, 2.0, 3.0, 6.0]):
         bar.update(step + 1, values=[("loss", loss)])
-    last = out.getvalue().split("\r")[-1]
-    assert last.startswith("4/4 [") and "loss: 3.0000" in last and last.endswith("\n")
+    assert out.getvalue().startswith("4/4 - ") and out.getvalue().endswith(" - loss: 6.0000\n")
+
+
+def test_progbar_prints_small_values_as_keras_does() -> None:
+    out = io.StringIO()
+    bar = keras.utils.Progbar(1, verbose=1, file=out)
+    bar.update(1, values=[("loss", 4.5749e-06), ("acc", 0.5)])
+    assert out.getvalue().endswith(" - loss: 4.5749e-06 - acc: 0.5000\n")
 
 
 # -- keras.ops --------------------------------------------------------------------------

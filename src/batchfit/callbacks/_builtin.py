@@ -107,14 +107,24 @@ class ModelCheckpoint(Callback):
             if self.save_best_only and value is not None and self._better(value):
                 self.best = value
             return
+        path = self.filepath.format(epoch=epoch + 1, **logs)
         if self.save_best_only:
             value = logs.get(self.monitor)
-            if value is None or not self._better(value):
+            if value is None:
+                return
+            best = "None" if self.best is None else f"{self.best:.5f}"
+            if not self._better(value):
+                if self.verbose:  # Keras' messages, word for word
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
             self.best = value
-        path = self.filepath.format(epoch=epoch + 1, **logs)
-        if self.verbose:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            if self.verbose:
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {value:.5f}, "
+                    f"saving model to {path}"
+                )
+        elif self.verbose:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -284,17 +294,48 @@ class CSVLogger(Callback):
 
 
 class TensorBoard(Callback):
-    """Logs losses and metrics for TensorBoard (torch.utils.tensorboard).
+    """Logs losses, metrics, the learning rate and weight histograms for TensorBoard.
+
+    Written with `torch.utils.tensorboard` under Keras' names: `epoch_<key>` per epoch
+    in `train/` and `validation/`, `batch_<key>` every `update_freq` batches (at the
+    optimizer's step), `epoch_learning_rate`, and with `histogram_freq=n` a histogram of
+    every weight every n epochs.
 
     Args:
         log_dir: where event files go (`train/` and `validation/` below it).
+        histogram_freq: epochs between weight histograms (0: none).
         update_freq: 'epoch', 'batch', or an int number of batches between writes.
+        write_graph, write_images, write_steps_per_second, profile_batch,
+        embeddings_freq, embeddings_metadata: Keras' other arguments, accepted; the
+            graph, images, profiler and embeddings are not written.
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str] = "logs", update_freq: str | int = "epoch"):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] = "logs",
+        histogram_freq: int = 0,
+        write_graph: bool = True,
+        write_images: bool = False,
+        write_steps_per_second: bool = False,
+        update_freq: str | int = "epoch",
+        profile_batch: int = 0,
+        embeddings_freq: int = 0,
+        embeddings_metadata: Any = None,
+    ) -> None:
         super().__init__()
+        if update_freq not in ("epoch", "batch") and not (
+            isinstance(update_freq, int) and update_freq > 0
+        ):
+            raise ValueError(
+                f"update_freq must be 'epoch', 'batch' or an int > 0, got {update_freq!r}"
+            )
+        if not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"histogram_freq must be an int >= 0, got {histogram_freq!r}")
         self.log_dir = Path(log_dir)
+        self.histogram_freq = histogram_freq
         self.update_freq = 1 if update_freq == "batch" else update_freq
+        del write_graph, write_images, write_steps_per_second, profile_batch
+        del embeddings_freq, embeddings_metadata
         self._writers: dict[str, Any] = {}
         self._step = 0
 
@@ -316,9 +357,19 @@ class TensorBoard(Callback):
                 self._writer("train").add_scalar(f"batch_{key}", value, self._step)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        for key, value in (logs or {}).items():
+        logs = dict(logs or {})
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(optimizer.learning_rate)
+        for key, value in logs.items():
             which, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             self._writer(which).add_scalar(f"epoch_{name}", value, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0 and self.model is not None:
+            writer = self._writer("train")
+            module = self.model.module
+            for name, weight in [*module.named_parameters(), *module.named_buffers()]:
+                if weight.is_floating_point():
+                    writer.add_histogram(name, weight.detach().float().cpu(), epoch)
         for writer in self._writers.values():
             writer.flush()
 
@@ -338,3 +389,5 @@ class _NullWriter:
     """What ranks other than 0 write TensorBoard events to."""
 
     def add_scalar(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def add_histogram(self, *args: Any, **kwargs: Any) -> None: ...

@@ -198,7 +198,7 @@ class ReduceLROnPlateau(_Monitor):
                     optimizer.learning_rate = max(old * self.factor, self.min_lr)
                     if self.verbose:
                         print(
-                            f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                            f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
                             f"{optimizer.learning_rate}."
                         )
                     self.cooldown_counter = self.cooldown

@@ -1,87 +1,88 @@
-"""The progress bar: Keras' verbose=1 (a bar per epoch) and verbose=2 (a line per epoch).
+"""The progress line of `fit`, `evaluate` and `predict`: Keras 3's `ProgbarLogger`.
 
-`evaluate` and `predict` get the same: a bar over their batches, or one line at
-the end. Inside `fit` the validation pass draws nothing of its own, as in Keras:
-its values end up on the epoch's line.
+verbose=1 draws Keras' bar (`keras.utils.Progbar`) over each epoch's batches,
+verbose=2 writes one line per epoch; both print "Epoch 1/5" above an epoch
+when there are several. `evaluate` and `predict` get the same over their
+batches. Inside `fit` the validation pass draws nothing of its own: its values
+end up on the epoch's line.
 
-Metrics are read only when the bar redraws (at most every `interval` seconds),
-so on a GPU the bar costs one host sync per redraw, never one per batch.
+The metrics are read only when the bar redraws (at most every `interval`
+seconds, and only on a terminal), so on a GPU the bar costs one host sync per
+redraw, never one per batch.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from tqdm import tqdm
-
 from batchfit.callbacks._base import Callback
+from batchfit.utils._progbar import Progbar
 
 __all__ = ["ProgbarLogger"]
-
-
-def _fmt(logs: Mapping[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
 class ProgbarLogger(Callback):
     """Prints progress: a live bar (verbose=1) or one line per epoch (verbose=2)."""
 
-    def __init__(self, verbose: int = 1, interval: float = 0.2, file: Any = None) -> None:
+    def __init__(self, verbose: int = 1, interval: float = 0.05, file: Any = None) -> None:
         super().__init__()
         self.verbose = verbose
         self.interval = interval
         self.file = file
-        self._bar: tqdm | None = None
-        self._next_refresh = 0.0
+        self._bar: Progbar | None = None
         self._seen = 0
-        self._epoch_start = 0.0
         self._in_fit = False
 
     def _out(self) -> Any:
         return self.file if self.file is not None else sys.stdout
 
-    def _start(self, desc: str) -> None:
-        self._epoch_start = time.perf_counter()
+    def _start(self) -> None:
         self._seen = 0
-        if self.verbose == 1:
-            self._bar = tqdm(
-                total=self.params.get("steps"),
-                desc=desc,
-                unit="batch",
-                file=self._out(),
-                dynamic_ncols=True,
-                leave=True,
-                mininterval=self.interval,
-            )
-            self._next_refresh = self._epoch_start + self.interval
+        self._bar = Progbar(
+            self.params.get("steps"),
+            verbose=self.verbose,
+            interval=self.interval,
+            stateless_metrics=(),  # the logs hold each metric's running result: shown as given
+            file=self.file,
+        )
 
-    def _finish(self, head: str, logs: Mapping[str, float]) -> None:
-        elapsed = time.perf_counter() - self._epoch_start
-        if self._bar is not None:
-            self._bar.update(self._seen - self._bar.n)
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-            self._bar.close()
-            self._bar = None
-        elif self.verbose == 2:
-            per_step = elapsed / max(self._seen, 1) * 1e3
-            line = f"{head}{elapsed:.0f}s {per_step:.1f}ms/step"
-            print(f"{line} - {_fmt(logs)}" if logs else line, file=self._out(), flush=True)
+    def _advance(self, batch: int, logs: Mapping[str, float] | None) -> None:
+        self._seen = batch + 1
+        bar = self._bar
+        if bar is None or self.verbose != 1:
+            return
+        # reading the logs is a host sync: only when the bar will draw
+        bar.update(self._seen, list(logs.items()) if logs and bar.due() else None, False)
+
+    def _finish(self, logs: Mapping[str, float] | None) -> None:
+        bar = self._bar
+        if bar is None:
+            return
+        if bar.target is None:
+            bar.target = self._seen
+        bar.update(bar.target, list((logs or {}).items()), finalize=True)
+        self._bar = None
 
     def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
         self._in_fit = True
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        self._start(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
+        self._start()
+        epochs = self.params.get("epochs", 1)
+        if self.verbose and epochs > 1:
+            print(f"Epoch {epoch + 1}/{epochs}", file=self._out(), flush=True)
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
         self._advance(batch, logs)
 
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        self._finish(logs)
+
     def on_test_begin(self, logs: Mapping[str, float] | None = None) -> None:
         if not self._in_fit:
-            self._start("Evaluate")
+            self._start()
 
     def on_test_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
         if not self._in_fit:
@@ -89,33 +90,17 @@ class ProgbarLogger(Callback):
 
     def on_test_end(self, logs: Mapping[str, float] | None = None) -> None:
         if not self._in_fit:
-            self._finish(f"{self._seen}/{self._seen} - ", dict(logs or {}))
+            self._finish(logs)
 
     def on_predict_begin(self, logs: Mapping[str, float] | None = None) -> None:
-        self._start("Predict")
+        self._start()
 
     def on_predict_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._advance(batch, None)
 
     def on_predict_end(self, logs: Mapping[str, float] | None = None) -> None:
-        self._finish(f"{self._seen}/{self._seen} - ", {})
-
-    def _advance(self, batch: int, logs: Mapping[str, float] | None) -> None:
-        self._seen = batch + 1
-        if self._bar is None:
-            return
-        now = time.perf_counter()
-        if now >= self._next_refresh:
-            self._next_refresh = now + self.interval
-            self._bar.update(self._seen - self._bar.n)
-            if logs is not None:  # host sync here: reads the metrics
-                self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=True)
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
-        self._finish(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)} - ", dict(logs or {}))
+        self._finish(None)
 
     def on_train_end(self, logs: Mapping[str, float] | None = None) -> None:
         self._in_fit = False
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._bar = None
