@@ -80,10 +80,18 @@ def test_shards_are_disjoint_and_complete() -> None:
     assert sorted(np.concatenate(seen).tolist()) == list(range(21))
 
 
+def test_flow_without_y_yields_the_images_alone() -> None:
+    """Keras: `flow(x)` yields an array per batch (not a 1-tuple), as `predict` expects."""
+    x = _images(10)
+    batch = next(iter(ImageDataGenerator().flow(x, batch_size=4, shuffle=False)))
+    assert isinstance(batch, np.ndarray)
+    np.testing.assert_array_equal(batch, x[:4].astype(batch.dtype))
+
+
 def test_flips_only_are_exact() -> None:
     x = _images(64)
     out = np.concatenate(
-        [b[0] for b in ImageDataGenerator(horizontal_flip=True).flow(x, shuffle=False, seed=0)]
+        [b for b in ImageDataGenerator(horizontal_flip=True).flow(x, shuffle=False, seed=0)]
     )
     flipped = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, x, strict=True)])
     same = np.array([np.array_equal(o, i) for o, i in zip(out, x, strict=True)])
@@ -167,10 +175,21 @@ def test_zca_fails_early_when_the_matrix_would_not_fit() -> None:
         gen.fit(big)
 
 
+def test_fit_with_a_surprising_channel_count_warns_and_goes_on_as_keras() -> None:
+    """Keras warns (it does not raise) and computes the statistics over the axis it was told."""
+    last = _images(4).astype(np.float32)  # (4, H, W, 3) given as channels_first: H channels
+    gen = ImageDataGenerator(featurewise_center=True, data_format="channels_first")
+    with pytest.warns(UserWarning, match="channels_first"):
+        gen.fit(last)
+    np.testing.assert_allclose(
+        np.asarray(gen.mean).reshape(-1), last.mean(axis=(0, 2, 3)), rtol=1e-5
+    )
+
+
 def test_bad_input_errors() -> None:
     with pytest.raises(ValueError, match=r"rank 4.*got shape \(8, 8, 3\)"):
         ImageDataGenerator().flow(np.zeros((8, 8, 3)))
-    with pytest.raises(ValueError, match=r"1, 3 or 4 channels.*\(2, 8, 8, 5\)"):
+    with pytest.warns(UserWarning, match=r"1, 3 or 4 channels.*\(2, 8, 8, 5\)"):
         ImageDataGenerator().fit(np.zeros((2, 8, 8, 5)))
     with pytest.raises(RuntimeError, match=r"featurewise_center.*fit"):
         next(iter(ImageDataGenerator(featurewise_center=True).flow(_images(4))))
@@ -198,10 +217,10 @@ def test_channels_first_round_trips() -> None:
         data_format="channels_first", horizontal_flip=True, featurewise_center=True
     )
     gen.fit(first)
-    out = next(iter(gen.flow(first, batch_size=6, shuffle=False, seed=1)))[0]
+    out = next(iter(gen.flow(first, batch_size=6, shuffle=False, seed=1)))
     assert out.shape == first.shape
     ref = ImageDataGenerator(horizontal_flip=True, featurewise_center=True).fit(x)
-    last = next(iter(ref.flow(x, batch_size=6, shuffle=False, seed=1)))[0]
+    last = next(iter(ref.flow(x, batch_size=6, shuffle=False, seed=1)))
     np.testing.assert_allclose(out, last.transpose(0, 3, 1, 2), rtol=1e-6)
 
 
@@ -214,3 +233,14 @@ def test_backends_give_the_same_augmented_batch(backend: str) -> None:
     a = next(iter(gen.flow(x, y, seed=2)))[0]
     b = next(iter(ref.flow(x, y, seed=2)))[0]
     np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_constant_fill_is_keras_scipy_constant(backend: str) -> None:
+    """A 45-degree turn of a 5x5 image of ones: Keras 3.15's ImageDataGenerator
+    (scipy.ndimage, mode="constant") gives a first row of [0, 0, 1, 0, 0] and corners of
+    exactly cval; blending across the edge (np.pad's constant) would give 0.17 and 0.88."""
+    gen = ImageDataGenerator(fill_mode="constant", cval=0.0, backend=backend)
+    out = gen.apply_transform(np.ones((5, 5, 1), np.float32), {"theta": 45})[..., 0]
+    np.testing.assert_allclose(out[0], [0.0, 0.0, 1.0, 0.0, 0.0], atol=1e-6)
+    assert out[0, 0] == out[4, 4] == out[0, 4] == out[4, 0] == 0.0

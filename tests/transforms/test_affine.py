@@ -13,7 +13,7 @@ try:
 except ImportError:  # OpenCV is optional: the torch path is always there
     BACKENDS = ["torch"]
 
-NP_MODE = {"constant": "constant", "nearest": "edge", "reflect": "symmetric", "wrap": "wrap"}
+NP_MODE = {"nearest": "edge", "reflect": "symmetric", "wrap": "wrap"}
 
 
 def _matrices(n: int, h: int, w: int, **params: float | bool) -> np.ndarray:
@@ -32,24 +32,32 @@ def _matrices(n: int, h: int, w: int, **params: float | bool) -> np.ndarray:
 
 
 def _reference(img: np.ndarray, mat: np.ndarray, mode: str, cval: float) -> np.ndarray:
-    """Bilinear resampling of a padded image: the definition the resamplers must meet."""
+    """Bilinear resampling of a padded image: the definition the resamplers must meet.
+
+    "constant" is scipy.ndimage's (Keras'): cval wherever the source point is outside
+    the edge pixels' centres, the edge-padded bilinear value elsewhere."""
     h, w, _ = img.shape
     pad = 2 * max(h, w)
-    kwargs = {"constant_values": cval} if mode == "constant" else {}
     padded = np.pad(
-        img.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)), NP_MODE[mode], **kwargs
+        img.astype(np.float64),
+        ((pad, pad), (pad, pad), (0, 0)),
+        NP_MODE["nearest" if mode == "constant" else mode],
     )
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     sx = mat[0, 0] * xs + mat[0, 1] * ys + mat[0, 2] + pad
     sy = mat[1, 0] * xs + mat[1, 1] * ys + mat[1, 2] + pad
     x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    return (
+    out = (
         padded[y0, x0] * (1 - fx) * (1 - fy)
         + padded[y0, x0 + 1] * fx * (1 - fy)
         + padded[y0 + 1, x0] * (1 - fx) * fy
         + padded[y0 + 1, x0 + 1] * fx * fy
     )
+    if mode == "constant":
+        outside = (sx < pad) | (sx > pad + w - 1) | (sy < pad) | (sy > pad + h - 1)
+        out[outside] = cval
+    return out
 
 
 @pytest.fixture

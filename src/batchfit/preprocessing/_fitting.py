@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +39,8 @@ def format_bytes(n: float) -> str:
 
 
 def check_images(x: np.ndarray, data_format: str, where: str) -> None:
-    """Raise unless `x` is a rank-4 batch with 1, 3 or 4 channels on the channel axis."""
+    """Raise unless `x` is a rank-4 batch; warn, as Keras does, unless it has 1, 3 or 4
+    channels on the channel axis (often a channels-last array given as channels-first)."""
     layout = "(N, H, W, C)" if data_format == "channels_last" else "(N, C, H, W)"
     if x.ndim != 4:
         raise ValueError(
@@ -46,9 +48,11 @@ def check_images(x: np.ndarray, data_format: str, where: str) -> None:
         )
     channels = x.shape[3 if data_format == "channels_last" else 1]
     if channels not in (1, 3, 4):
-        raise ValueError(
+        warnings.warn(
             f"{where} expects 1, 3 or 4 channels on the channel axis of {layout} "
-            f"({data_format}), got shape {x.shape} ({channels} channels)"
+            f"({data_format}), got shape {x.shape} ({channels} channels); going on with "
+            f"{channels} channels as Keras does. Check data_format if this is not meant.",
+            stacklevel=3,
         )
 
 

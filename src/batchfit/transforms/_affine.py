@@ -9,9 +9,12 @@ to the INPUT pixel it reads, in pixel coordinates `(x, y) = (column, row)`:
 
 so the image is resampled once (bilinear), never once per transform. Points
 that fall outside the image read the fill mode, defined as `np.pad` defines
-it (what the tests compare against):
+it (what the tests compare against), except "constant", which is Keras'
+(scipy.ndimage's): an output pixel whose source point lies beyond the edge
+pixels' centres IS cval, with no blending across the edge (Keras' rotated
+image of ones has corners of exactly 0, not 0.17):
 
-    constant  cval beyond the edge            np.pad(mode="constant")
+    constant  cval where the source is outside [0, w-1] x [0, h-1]
     nearest   the edge pixel repeated         np.pad(mode="edge")
     reflect   mirrored about the edge (dcba|abcd|dcba)  np.pad(mode="symmetric")
     wrap      periodic (abcd|abcd|abcd)       np.pad(mode="wrap")
@@ -143,11 +146,37 @@ def warp_affine(
     if order not in (0, 1, 3):
         raise ValueError(f"interpolation order must be 0, 1 or 3, got {order!r}")
     backend = backend or default_backend(images)
+    # constant: resample with the edge repeated, then put cval where the source is outside
+    sample_mode = "nearest" if fill_mode == "constant" else fill_mode
     if backend == "opencv":
-        return _warp_opencv(np.asarray(images), matrices, fill_mode, cval, out, threads, order)
-    if backend == "torch":
-        return _warp_torch(images, matrices, fill_mode, cval, order)
-    raise ValueError(f"backend must be 'opencv' or 'torch', got {backend!r}")
+        warped = _warp_opencv(np.asarray(images), matrices, sample_mode, cval, out, threads, order)
+    elif backend == "torch":
+        warped = _warp_torch(images, matrices, sample_mode, cval, order)
+    else:
+        raise ValueError(f"backend must be 'opencv' or 'torch', got {backend!r}")
+    if fill_mode == "constant":
+        _fill_outside(warped, matrices, cval)
+    return warped
+
+
+def _fill_outside(warped: Any, matrices: np.ndarray, cval: float) -> None:
+    """Set cval where an output pixel's source point lies outside the image (scipy's
+    legacy "constant" mode, which Keras' ImageDataGenerator uses)."""
+    _, h, w, _ = warped.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    m = matrices.astype(np.float64)
+    src_x = m[:, 0, 0, None, None] * xs + m[:, 0, 1, None, None] * ys + m[:, 0, 2, None, None]
+    src_y = m[:, 1, 0, None, None] * xs + m[:, 1, 1, None, None] * ys + m[:, 1, 2, None, None]
+    eps = 1e-6
+    outside = (src_x < -eps) | (src_x > w - 1 + eps) | (src_y < -eps) | (src_y > h - 1 + eps)
+    if not outside.any():
+        return
+    if isinstance(warped, np.ndarray):
+        warped[outside] = cval
+    else:
+        import torch
+
+        warped[torch.from_numpy(outside).to(warped.device)] = cval
 
 
 def _warp_opencv(
