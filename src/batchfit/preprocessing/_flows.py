@@ -163,7 +163,7 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
             )
         x: Any = [out, *(a[rows] for a in self.extra)] if self.extra else out
         if len(batch) == 1:
-            return x  # type: ignore[no-any-return]  # Keras: flow(x) yields the images alone
+            return x  # Keras: flow(x) yields the images alone
         return (x, *batch[1:])
 
     def __getitem__(self, index: int) -> Batch:
