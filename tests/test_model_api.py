@@ -345,3 +345,31 @@ def test_fit_on_a_torch_dataloader_tells_its_sampler_the_epoch():
     assert model.evaluate(loader, verbose=0)[0] == pytest.approx(
         model.evaluate(x, y, verbose=0)[0], rel=1e-6
     )
+
+
+def test_summary_counts_weights_as_keras(capsys):
+    """Keras 3.15 counts state weights (BatchNormalization's moving statistics, Normalization's
+    mean, variance and count) as non-trainable parameters, and shows an unbuilt layer as
+    "0 (unbuilt)" rather than raising."""
+    import batchfit as keras
+
+    unbuilt = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(1)])
+    text = unbuilt.summary()
+    assert text.count("0 (unbuilt)") == 2 and "Total params: 0" in text
+    norm = keras.layers.Normalization()
+    norm.adapt(np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32))
+    model = keras.Sequential(
+        [keras.Input((3,)), norm, keras.layers.Dense(5), keras.layers.BatchNormalization(),
+         keras.layers.Dense(1)]
+    )  # fmt: skip
+    text = model.summary()
+    by_layer = {
+        line.split()[0]: line.split()[-1]
+        for line in text.splitlines()
+        if line.split() and line.split()[0] in ("normalization", "batch_normalization")
+    }
+    assert by_layer["normalization"] == "7"  # mean 3 + variance 3 + count 1
+    assert by_layer["batch_normalization"] == "20"  # gamma, beta + moving mean, variance: 4 x 5
+    # 7 + (15 + 5) + 20 + (5 + 1): Keras' totals for the same model
+    assert "Total params: 53" in text
+    assert "Trainable params: 36" in text and "Non-trainable params: 17" in text

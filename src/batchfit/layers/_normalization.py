@@ -37,6 +37,9 @@ class Normalization(Layer):
         >>> model = Sequential([norm, Dense(64, activation="relu"), Dense(1)])
     """
 
+    #: Keras counts `count` among the layer's (non-trainable) weights
+    _int_weights = ("count",)
+
     def __init__(
         self,
         axis: int | Sequence[int] | None = -1,

@@ -5,18 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from batchfit.layers._symbolic import inbound_nodes
-from batchfit.models._summary import render_table
+from batchfit.models._summary import param_text, render_table
 
 if TYPE_CHECKING:
     from batchfit.models._functional import Functional
 
 __all__ = ["functional_summary_text"]
-
-
-def _params(layer: Any) -> tuple[int, int]:
-    module = getattr(layer, "module", layer)  # a nested model counts its module's weights
-    params = list(module.parameters())
-    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
 def _shape_text(outputs: list[Any]) -> str:
@@ -39,12 +33,11 @@ def functional_summary_text(model: Functional) -> str:
                     continue
                 parent, node_index, tensor_index = t._keras_history
                 links.append(f"{parent.name}[{node_index}][{tensor_index}]")
-        total, _ = _params(layer)
         rows.append(
             (
                 f"{layer.name} ({type(layer).__name__})",
                 _shape_text(nodes[0].output_tensors) if nodes else "?",
-                f"{total:,}",
+                param_text(layer),
                 ", ".join(links) or "-",
             )
         )

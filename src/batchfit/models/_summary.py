@@ -11,7 +11,38 @@ from torch import nn
 if TYPE_CHECKING:
     from batchfit.models._model import Model
 
-__all__ = ["render_table", "summary_text"]
+__all__ = ["count_weights", "param_text", "render_table", "summary_text"]
+
+
+def count_weights(module: nn.Module) -> tuple[int, int]:
+    """(trainable, non-trainable) numbers counted as Keras counts a layer's weights.
+
+    Keras' weights include state such as BatchNormalization's moving statistics and
+    Normalization's mean, variance and count; torch keeps those as buffers. So the
+    count is the parameters plus the floating-point buffers, plus integer buffers a
+    layer names in `_int_weights` (Normalization's `count`); torch's own bookkeeping
+    (BatchNorm's `num_batches_tracked`) is not a Keras weight.
+    """
+    trainable = frozen = 0
+    for p in module.parameters():
+        if p.requires_grad:
+            trainable += p.numel()
+        else:
+            frozen += p.numel()
+    for sub in module.modules():
+        ints = getattr(sub, "_int_weights", ())
+        for name, b in sub.named_buffers(recurse=False):
+            if b.is_floating_point() or name in ints:
+                frozen += b.numel()
+    return trainable, frozen
+
+
+def param_text(layer: Any) -> str:
+    """The Param # cell: Keras writes "0 (unbuilt)" for a layer whose weights do not exist yet."""
+    module = getattr(layer, "module", layer)  # a nested model counts its module's weights
+    if getattr(module, "built", True) is False:
+        return "0 (unbuilt)"
+    return f"{sum(count_weights(module)):,}"
 
 
 def _output_shapes(model: Model, layers: list[nn.Module]) -> dict[int, tuple[Any, ...]]:
@@ -43,10 +74,9 @@ def summary_text(model: Model) -> str:
     rows = [("Layer (type)", "Output Shape", "Param #")]
     for i, layer in enumerate(layers):
         name = getattr(layer, "name", None) or f"{i}"
-        params = sum(p.numel() for p in layer.parameters())
         shape = shapes.get(id(layer))
         rows.append(
-            (f"{name} ({type(layer).__name__})", str(shape) if shape else "?", f"{params:,}")
+            (f"{name} ({type(layer).__name__})", str(shape) if shape else "?", param_text(layer))
         )
     return render_table(model, rows)
 
@@ -64,11 +94,10 @@ def render_table(model: Model, rows: Sequence[tuple[str, ...]], strip: bool = Fa
         text = "".join(cell.ljust(w) for cell, w in zip(row, widths))
         out.append(text.rstrip() if strip else text)
         out.append("=" * sum(widths) if j == 0 else line)
-    total = sum(p.numel() for p in model.module.parameters())
-    trainable = sum(p.numel() for p in model.module.parameters() if p.requires_grad)
+    trainable, frozen = count_weights(model.module)
     out += [
-        f"Total params: {total:,}",
+        f"Total params: {trainable + frozen:,}",
         f"Trainable params: {trainable:,}",
-        f"Non-trainable params: {total - trainable:,}",
+        f"Non-trainable params: {frozen:,}",
     ]
     return "\n".join(out)
