@@ -641,3 +641,57 @@ def test_bad_inputs_name_the_layer_and_the_shape():
         layers.RandomZoom(0.1, fill_mode="mirror")
     with pytest.raises(ValueError, match="output_padding .* must be smaller than strides"):
         layers.Conv2DTranspose(2, 3, strides=2, output_padding=2)
+
+
+def test_a_functional_model_of_the_new_layers_saves_and_loads(tmp_path: Any):
+    inputs = keras.Input(shape=(12, 3))
+    x = layers.Conv1D(4, 3, padding="causal", dilation_rate=2)(inputs)
+    x = layers.PReLU(alpha_initializer="random_normal", shared_axes=[1])(x)
+    x = layers.MaxPooling1D(2, padding="same")(x)
+    x = layers.ZeroPadding1D((1, 0))(x)
+    x = layers.Reshape((7, 4, 1))(x)
+    x = layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1)(x)
+    x = layers.SeparableConv2D(3, 3, depth_multiplier=2, padding="same")(x)
+    x = layers.ReLU(max_value=6.0)(x)
+    x = layers.Cropping2D(((1, 1), (0, 1)))(x)
+    x = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = layers.Permute((3, 1, 2))(x)
+    x = layers.Softmax(axis=1)(x)
+    model = keras.Model(inputs, x)
+    model.compile("adam", "mse")
+    data = rng_array(8, 12, 3)
+    model.fit(data, rng_array(8, 3, 1, 1), epochs=1, batch_size=4, verbose=0)
+    path = str(tmp_path / "vision.safetensors")
+    model.save(path)
+    loaded = keras.models.load_model(path, device="cpu")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: layers.Conv1D(3, 3, strides=2, padding="same", groups=1), (2, 7, 2)),
+        (lambda: layers.Conv2DTranspose(2, 3, strides=2, padding="same"), (1, 3, 4, 2)),
+        (lambda: layers.SeparableConv2D(2, 3, padding="same"), (1, 4, 4, 2)),
+        (lambda: layers.AveragePooling1D(3, strides=2, padding="same"), (2, 6, 2)),
+        (lambda: layers.PReLU(alpha_initializer="random_normal"), (2, 5)),
+        (lambda: layers.UpSampling2D(2, interpolation="bilinear"), (1, 3, 3, 2)),
+    ],
+)
+def test_gradients_agree_with_finite_differences(make: Any, shape: tuple):
+    layer = make()
+    layer(torch.zeros(shape))
+    layer.double()
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    params = [p for p in layer.parameters()]
+    assert torch.autograd.gradcheck(lambda x, *p: layer(x), (x, *params))
+
+
+def test_affine_transform_gradient_with_respect_to_the_image():
+    image = torch.randn(1, 5, 4, 2, dtype=torch.float64, requires_grad=True)
+    t = rotation_transforms(torch.tensor([20.0]), 5, 4)
+
+    def warp(img: torch.Tensor) -> torch.Tensor:
+        return affine_transform(img, t, "bilinear", "reflect")
+
+    assert torch.autograd.gradcheck(warp, (image,))

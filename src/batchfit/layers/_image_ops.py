@@ -50,19 +50,21 @@ def affine_transform(
 ) -> torch.Tensor:
     """Resample `(N, H, W, C)` images through `(N, 8)` transforms.
 
-    See NOTE [ Keras' affine transform ]. Returns float images of the same shape.
+    See NOTE [ Keras' affine transform ]. Returns float images of the same shape
+    (integer images come back as float32).
     """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if fill_mode not in FILL_MODES:
         raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
     n, height, width, channels = images.shape
-    t = transform.to(device=images.device, dtype=torch.float32).reshape(n, 8, 1, 1)
-    ys = torch.arange(height, device=images.device, dtype=torch.float32).view(1, height, 1)
-    xs = torch.arange(width, device=images.device, dtype=torch.float32).view(1, 1, width)
+    dtype = images.dtype if images.is_floating_point() else torch.float32
+    t = transform.to(device=images.device, dtype=dtype).reshape(n, 8, 1, 1)
+    ys = torch.arange(height, device=images.device, dtype=dtype).view(1, height, 1)
+    xs = torch.arange(width, device=images.device, dtype=dtype).view(1, 1, width)
     x_in = t[:, 0] * xs + t[:, 1] * ys + t[:, 2]  # (N, H, W)
     y_in = t[:, 3] * xs + t[:, 4] * ys + t[:, 5]
-    flat = images.reshape(n, height * width, channels).float()
+    flat = images.reshape(n, height * width, channels).to(dtype)
 
     corners: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
     if interpolation == "nearest":
@@ -76,7 +78,7 @@ def affine_transform(
             (y0 + 1, x0, wy * (1 - wx)),
             (y0 + 1, x0 + 1, wy * wx),
         ]
-    out = torch.zeros(n, height, width, channels, device=images.device)
+    out = torch.zeros(n, height, width, channels, device=images.device, dtype=dtype)
     for y, x, weight in corners:
         yi, xi = y.long(), x.long()
         index = _fix(yi, height, fill_mode) * width + _fix(xi, width, fill_mode)
