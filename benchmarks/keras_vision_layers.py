@@ -148,7 +148,7 @@ def _keras_augment(layer, x, spec):  # type: ignore[no-untyped-def]
 def _batchfit_augment(layer, x, spec):  # type: ignore[no-untyped-def]
     import torch
 
-    from batchfit.layers._image_layers import (
+    from batchfit.layers._augment_layers import (
         rotation_transforms,
         translation_transforms,
         zoom_transforms,

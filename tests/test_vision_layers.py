@@ -8,7 +8,7 @@ resizing by the half-pixel rule, affine sampling through `np.pad` modes.
 Side by side with real Keras 3.15.1 (torch backend, /work/keras-venv), from the
 same weights and inputs: `benchmarks/keras_vision_layers.py` gives max |diff|
 0.0 for every conv/pooling/padding/activation/structural/resize layer it lists
-(51 cases, parameter counts equal) and at most 2.3e-4 on 0..255 pixel values
+(49 cases, parameter counts equal) and at most 2.3e-4 on 0..255 pixel values
 for rotation/zoom/translation/contrast/brightness at fixed parameters.
 """
 
@@ -24,7 +24,7 @@ import torch
 
 import batchfit as keras
 from batchfit import layers
-from batchfit.layers._image_layers import (
+from batchfit.layers._augment_layers import (
     rotation_transforms,
     translation_transforms,
     zoom_transforms,
@@ -695,3 +695,21 @@ def test_affine_transform_gradient_with_respect_to_the_image():
         return affine_transform(img, t, "bilinear", "reflect")
 
     assert torch.autograd.gradcheck(warp, (image,))
+
+
+def test_random_crop_is_one_random_window_per_batch_in_training_and_centred_otherwise():
+    x = torch.arange(2 * 8 * 9, dtype=torch.float32).view(2, 8, 9, 1)
+    layer = layers.RandomCrop(4, 5)
+    tops_lefts = set()
+    for _ in range(200):
+        y = layer(x, training=True)
+        top, left = divmod(int(y[0, 0, 0, 0]), 9)
+        np.testing.assert_array_equal(y.numpy(), x.numpy()[:, top : top + 4, left : left + 5])
+        tops_lefts.add((top, left))
+    assert tops_lefts == {(t, s) for t in range(5) for s in range(5)}  # every offset is drawn
+    # inference: Keras' documented centred crop to the target's aspect ratio, then resize
+    crop_w = min(9, int(8 * 5 / 4))
+    crop_h = max(min(8, int(9 * 4 / 5)), 1)
+    top, left = (8 - crop_h) // 2, (9 - crop_w) // 2
+    want = np_resize_bilinear(x.numpy()[:, top : top + crop_h, left : left + crop_w], 4, 5)
+    np.testing.assert_allclose(layer(x, training=False).numpy(), want, rtol=1e-5, atol=1e-4)

@@ -35,24 +35,18 @@ from batchfit.layers._symbolic import KerasTensor
 # isort: split
 # vision, activation and structural layers (issue 13)
 from batchfit.layers._activations_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from batchfit.layers._conv_extra import (
-    Conv1D,
-    Conv1DTranspose,
-    Conv2DTranspose,
-    DepthwiseConv2D,
-    SeparableConv2D,
-)
-from batchfit.layers._image_layers import (
-    CenterCrop,
+from batchfit.layers._augment_layers import (
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
     RandomZoom,
-    Rescaling,
-    Resizing,
 )
+from batchfit.layers._conv_depthwise import DepthwiseConv2D, SeparableConv2D
+from batchfit.layers._conv_extra import Conv1D, Conv1DTranspose, Conv2DTranspose
+from batchfit.layers._image_layers import CenterCrop, Rescaling, Resizing
 from batchfit.layers._reshaping import (
     AveragePooling1D,
     Cropping1D,
@@ -136,6 +130,7 @@ __all__ = [
     "Permute",
     "RandomBrightness",
     "RandomContrast",
+    "RandomCrop",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",
