@@ -32,6 +32,47 @@ from batchfit.layers._norm import BatchNormalization
 from batchfit.layers._normalization import Normalization
 from batchfit.layers._symbolic import KerasTensor
 
+# isort: split
+# vision, activation and structural layers (issue 13)
+from batchfit.layers._activations_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from batchfit.layers._augment_layers import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from batchfit.layers._conv_depthwise import DepthwiseConv2D, SeparableConv2D
+from batchfit.layers._conv_extra import Conv1D, Conv1DTranspose, Conv2DTranspose
+from batchfit.layers._image_layers import CenterCrop, Rescaling, Resizing
+from batchfit.layers._reshaping import (
+    AveragePooling1D,
+    Cropping1D,
+    Cropping2D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    MaxPooling1D,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
+from batchfit.layers._structural import (
+    GaussianDropout,
+    GaussianNoise,
+    Identity,
+    Lambda,
+    Permute,
+    RepeatVector,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+
+Convolution1D = Conv1D  # Keras 2 aliases
+Convolution2DTranspose = Conv2DTranspose
+
 __all__ = [
     "Activation",
     "Add",
@@ -65,4 +106,45 @@ __all__ = [
     "multiply",
     "register_layer",
     "subtract",
+    # vision, activation and structural layers (issue 13)
+    "AveragePooling1D",
+    "CenterCrop",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Convolution1D",
+    "Convolution2DTranspose",
+    "Cropping1D",
+    "Cropping2D",
+    "DepthwiseConv2D",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "Identity",
+    "Lambda",
+    "LeakyReLU",
+    "MaxPooling1D",
+    "PReLU",
+    "Permute",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "ReLU",
+    "RepeatVector",
+    "Rescaling",
+    "Resizing",
+    "SeparableConv2D",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
 ]

@@ -222,35 +222,61 @@ class MaxPooling2D(_Pooling2D):
         return F.max_pool2d(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
 
 
+def average_pool_same(
+    x: torch.Tensor, pool_size: Sequence[int], strides: Sequence[int]
+) -> torch.Tensor:
+    """Keras' torch-backend 'same' average pooling of a channels-first tensor.
+
+    NOTE [ Average pooling with 'same' padding ]
+    Keras 3's torch backend (`_apply_same_padding`, `average_pool`) passes
+    symmetric padding to torch with `count_include_pad=False` (padded cells not
+    counted), but for asymmetric padding (the odd cell at the end) it pads by
+    *replicating* the edge and counts those cells. The TensorFlow backend never
+    counts them; the two differ only in windows that cross the far edge. We
+    match the torch backend, the reference of these tests.
+    """
+    pads = [_same_pads(x.shape[2 + i], k, s) for i, (k, s) in enumerate(zip(pool_size, strides))]
+    pool = F.avg_pool1d if len(pads) == 1 else F.avg_pool2d
+    if all(before == after for before, after in pads):
+        padding = [before for before, _ in pads]
+        return pool(x, pool_size, strides, padding, count_include_pad=False)  # type: ignore[arg-type]
+    flat = [p for before_after in reversed(pads) for p in before_after]
+    return pool(F.pad(x, flat, mode="replicate"), pool_size, strides)  # type: ignore[arg-type]
+
+
 @register_layer
 class AveragePooling2D(_Pooling2D):
-    """Average pooling; with 'same' padding, padded cells are not counted (as Keras)."""
+    """Average pooling; 'same' padding as Keras' torch backend (NOTE in `average_pool_same`)."""
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2)
         if self.padding == "valid":
             return F.avg_pool2d(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
-        ones = torch.ones_like(x[:1, :1])
-        total = F.avg_pool2d(
-            _pad_same(x, self.pool_size, self.strides), self.pool_size, self.strides
-        )
-        count = F.avg_pool2d(
-            _pad_same(ones, self.pool_size, self.strides), self.pool_size, self.strides
-        )
-        return (total / count).permute(0, 2, 3, 1)
+        return average_pool_same(x, self.pool_size, self.strides).permute(0, 2, 3, 1)
+
+
+class _GlobalPooling2D(Layer):
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{self.name}: only data_format='channels_last' is supported")
+        self.keepdims = bool(keepdims)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "keepdims": self.keepdims}
 
 
 @register_layer
-class GlobalAveragePooling2D(Layer):
-    """Mean over height and width: `(N, H, W, C) -> (N, C)`."""
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """Mean over height and width: `(N, H, W, C) -> (N, C)` (`(N, 1, 1, C)` with `keepdims`)."""
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(1, 2))
+        return x.mean(dim=(1, 2), keepdim=self.keepdims)
 
 
 @register_layer
-class GlobalMaxPooling2D(Layer):
-    """Max over height and width: `(N, H, W, C) -> (N, C)`."""
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """Max over height and width: `(N, H, W, C) -> (N, C)` (`(N, 1, 1, C)` with `keepdims`)."""
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        return x.amax(dim=(1, 2))
+        return x.amax(dim=(1, 2), keepdim=self.keepdims)
