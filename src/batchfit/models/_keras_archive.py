@@ -1,0 +1,509 @@
+"""Keras 3 files: `.keras` archives and `.weights.h5`, read and written without running anything.
+
+NOTE [ Reading a .keras archive safely ]
+A `.keras` file is a zip of `metadata.json`, `config.json` (the model as
+data: layer class names, configs, `inbound_nodes`) and `model.weights.h5`.
+Before anything is parsed, every member name is checked (no absolute paths,
+no `..`, no backslashes: nothing is ever extracted, but such an archive is not
+one Keras wrote) and every member's declared size against a cap and against
+its compressed size (a zip bomb declares gigabytes that a few kilobytes
+inflate to); reading stops at the declared size. The model is then built
+from batchfit's own layer classes (NOTE [ Keras layer configs ]), first on
+the meta device (shapes only), and its weight sizes compared with the
+datasets' before anything is allocated; datasets may not declare more bytes
+than the weights file holds. Compile settings are restored when every name
+maps onto batchfit's; otherwise the model loads uncompiled, with a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from batchfit._io import atomic_write
+from batchfit.models._keras_config import build_layer, model_to_keras_config
+from batchfit.models._keras_h5 import keras_keys, layer_datasets, read_arrays, write_h5
+
+if TYPE_CHECKING:
+    from batchfit.models._model import Model
+
+__all__ = ["load_keras_model", "load_keras_weights", "save_keras_model", "save_keras_weights"]
+
+_MAX_MEMBERS = 10_000
+_JSON_LIMIT = 64 * 2**20  # config.json / metadata.json
+_RATIO_LIMIT = 100  # uncompressed / compressed, for members over 1 MiB
+_INPUT_FLOOR = 2**25  # elements per sample an input may declare beyond the weights' count
+_KERAS_VERSION = "3.15.1"  # the Keras whose layout this writes (checked by the optional test)
+
+
+# -- the zip -----------------------------------------------------------------------------
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: str) -> bytes:
+    if info.file_size > limit:
+        raise ValueError(
+            f"{path}: member {info.filename!r} declares {info.file_size:,} bytes, more than the "
+            f"{limit:,} allowed for it"
+        )
+    if info.file_size > 2**20 and info.file_size > _RATIO_LIMIT * max(info.compress_size, 1):
+        raise ValueError(
+            f"{path}: member {info.filename!r} inflates {info.compress_size:,} bytes to "
+            f"{info.file_size:,} (a zip bomb?); refused"
+        )
+    with archive.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) > info.file_size:
+        raise ValueError(f"{path}: member {info.filename!r} is larger than it declares")
+    return data
+
+
+def _check_name(name: str, path: str) -> None:
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or ".." in parts or ":" in parts[0] or "\0" in name:
+        raise ValueError(f"{path}: archive member {name!r} has an unsafe path; refused")
+
+
+def _open_archive(path: str, weights_limit: int) -> tuple[dict[str, Any], bytes]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{path} is not a .keras archive (a zip file): {e}") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > _MAX_MEMBERS:
+            raise ValueError(f"{path}: {len(infos):,} archive members; a .keras file has a few")
+        for info in infos:
+            _check_name(info.filename, path)
+        members = {info.filename: info for info in infos}
+        for needed in ("config.json", "model.weights.h5"):
+            if needed not in members:
+                raise ValueError(
+                    f"{path}: the archive has no {needed} (members: {sorted(members)[:8]}); "
+                    "not a Keras 3 .keras file"
+                )
+        text = _read_member(archive, members["config.json"], _JSON_LIMIT, path)
+        weights = _read_member(archive, members["model.weights.h5"], weights_limit, path)
+    return _parse_json(text, f"{path}: config.json"), weights
+
+
+def _parse_json(text: bytes, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a table, got {type(value).__name__}")
+    return value
+
+
+# -- the model from its config --------------------------------------------------------------
+
+
+def _input(config: Mapping[str, Any], where: str) -> Any:
+    from batchfit.layers._input import Input
+
+    shape = config.get("batch_shape")
+    if shape is None and config.get("input_shape") is not None:
+        shape = [None, *config["input_shape"]]
+    if not isinstance(shape, list) or not shape:
+        raise ValueError(f"{where}: InputLayer {config.get('name')!r} has no batch_shape")
+    return Input(
+        shape=tuple(shape[1:]), batch_size=shape[0], dtype=config.get("dtype"), name=config["name"]
+    )
+
+
+def _check_shapes(layers: Sequence[Any], budget: int, where: str) -> None:
+    for entry in layers:
+        config = entry.get("config") if isinstance(entry, Mapping) else None
+        if not isinstance(config, Mapping):
+            raise ValueError(f"{where}: a layer entry must be a table with a config")
+        if entry.get("class_name") != "InputLayer":
+            continue
+        shape = config.get("batch_shape") or [None, *(config.get("input_shape") or [])]
+        ok = isinstance(shape, list) and len(shape) <= 9
+        ok = ok and all(d is None or (type(d) is int and d > 0) for d in shape)
+        if not ok:
+            raise ValueError(f"{where}: input {config.get('name')!r} has shape {shape!r:.60}")
+        if math.prod(d or 1 for d in shape[1:]) > budget:
+            raise ValueError(
+                f"{where}: input {config.get('name')!r} of shape {shape} asks for more elements "
+                f"per sample than the {budget:,} its weights justify; refusing to build it"
+            )
+
+
+def _sequential(config: Mapping[str, Any], registry: Any, where: str, device: Any) -> Any:
+    from batchfit.models._sequential import Sequential
+
+    model = Sequential(name=config.get("name"), device=device)
+    entries = list(config.get("layers") or [])
+    ordered = []
+    if entries and entries[0].get("class_name") == "InputLayer":
+        model.add(_input(entries.pop(0)["config"], where))
+    elif config.get("build_input_shape"):
+        model.build(config["build_input_shape"])
+    for entry in entries:
+        layer = build_layer(entry, registry, where)
+        model.add(layer)
+        ordered.append((entry["class_name"], layer))
+    return model, ordered
+
+
+def _functional(config: Mapping[str, Any], registry: Any, where: str, device: Any) -> Any:
+    from batchfit.models._functional import Functional
+
+    tensors: dict[tuple[str, int, int], Any] = {}
+    ordered: list[tuple[str, Any]] = []
+    pending: list[tuple[Any, str, list[Any]]] = []
+    for entry in config["layers"]:
+        if entry.get("class_name") == "InputLayer":
+            t = _input(entry["config"], where)
+            tensors[(entry["config"]["name"], 0, 0)] = t
+            ordered.append(("InputLayer", None))
+            continue
+        layer = build_layer(entry, registry, where)
+        ordered.append((entry["class_name"], layer))
+        pending.append((layer, layer.name, list(entry.get("inbound_nodes") or [])))
+
+    class _NotYet(Exception):
+        pass
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, Mapping) and value.get("class_name") == "__keras_tensor__":
+            key = tuple(value["config"]["keras_history"])
+            if key not in tensors:
+                raise _NotYet
+            return tensors[key]
+        if isinstance(value, Mapping):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    done = {id(layer): 0 for layer, _, _ in pending}
+    progress = True
+    while progress:
+        progress = False
+        for layer, name, nodes in pending:
+            while done[id(layer)] < len(nodes):
+                node = nodes[done[id(layer)]]
+                try:
+                    args, kwargs = resolve(node.get("args", [])), resolve(node.get("kwargs", {}))
+                except _NotYet:
+                    break
+                kwargs = {k: v for k, v in kwargs.items() if not (k == "mask" and v is None)}
+                outputs = layer(*args, **kwargs)
+                from batchfit.layers._symbolic import flatten
+
+                for j, t in enumerate(flatten(outputs)):
+                    tensors[(name, done[id(layer)], j)] = t
+                done[id(layer)] += 1
+                progress = True
+    stuck = [name for layer, name, nodes in pending if done[id(layer)] < len(nodes)]
+    if stuck:
+        raise ValueError(f"{where}: the graph's nodes for {stuck[:5]} refer to missing tensors")
+
+    def pick(refs: Any) -> Any:
+        if isinstance(refs, list) and len(refs) == 3 and isinstance(refs[0], str):
+            key = tuple(refs)
+            if key not in tensors:
+                raise ValueError(f"{where}: the model refers to a missing tensor {refs}")
+            return tensors[key]
+        if isinstance(refs, Mapping):
+            return {k: pick(v) for k, v in refs.items()}
+        return [pick(v) for v in refs]
+
+    inputs, outputs = pick(config["input_layers"]), pick(config["output_layers"])
+    return Functional(inputs, outputs, name=config.get("name"), device=device), ordered
+
+
+def _build(model_config: Mapping[str, Any], custom_objects: Any, where: str, device: Any) -> Any:
+    from batchfit.layers import layer_registry
+
+    registry = {**layer_registry(), **(custom_objects or {})}
+    class_name = model_config.get("class_name")
+    config = model_config.get("config")
+    if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"{where}: the model config has no list of layers")
+    try:
+        if class_name == "Sequential":
+            return _sequential(config, registry, where, device)
+        if class_name in ("Functional", "Model"):
+            return _functional(config, registry, where, device)
+    except ValueError as e:
+        if str(e).startswith(where):
+            raise
+        raise ValueError(f"{where}: cannot rebuild the model: {e}") from e
+    except (TypeError, KeyError, AttributeError, RecursionError, RuntimeError) as e:
+        raise ValueError(f"{where}: cannot rebuild the model: {type(e).__name__}: {e}") from e
+    raise ValueError(
+        f"{where}: the model is a {class_name!r}; only Sequential and functional models are read "
+        "(a subclassed model's code is not in the file)"
+    )
+
+
+# -- weights, per layer ------------------------------------------------------------------------
+
+
+def _keep_shape(layer: Any) -> tuple[int, ...]:
+    return tuple(
+        s for i, s in enumerate(layer.mean.shape) if i in layer._keep_axes(layer.mean.dim())
+    )
+
+
+def _to_keras(layer: Any) -> list[np.ndarray]:
+    """A layer's weights as Keras stores them (Normalization: flat statistics and the count)."""
+    if type(layer).__name__ == "Normalization":
+        if layer._init_mean is not None:
+            return []  # Keras keeps given statistics in the config, not in variables
+        shape = _keep_shape(layer)
+        return [
+            layer.mean.cpu().numpy().reshape(shape),
+            layer.variance.cpu().numpy().reshape(shape),
+            np.asarray(int(layer.count), np.int32),
+        ]
+    return list(layer.get_weights())
+
+
+def _keras_sizes(layer: Any) -> list[int]:
+    if type(layer).__name__ == "Normalization":
+        return [] if layer._init_mean is not None else [layer.mean.numel()] * 2 + [1]
+    return [w.numel() for w in layer.weights]
+
+
+def _from_keras(layer: Any, arrays: list[np.ndarray]) -> None:
+    if type(layer).__name__ == "Normalization":
+        if arrays:
+            with torch.no_grad():
+                layer.mean.copy_(torch.as_tensor(arrays[0]).reshape(layer.mean.shape))
+                layer.variance.copy_(torch.as_tensor(arrays[1]).reshape(layer.variance.shape))
+                layer.count.fill_(int(arrays[2]))
+            layer.adapted = True
+        return
+    layer.set_weights(arrays)
+
+
+def _h5(data: bytes, where: str) -> Any:
+    import h5py
+
+    try:
+        return h5py.File(io.BytesIO(data), "r")
+    except OSError as e:
+        raise ValueError(f"{where} is not a readable HDF5 file: {e}") from None
+
+
+def _declared_bytes(root: Any) -> int:
+    import h5py
+
+    total = 0
+
+    def visit(_: str, obj: Any) -> None:
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            total += obj.size * obj.dtype.itemsize
+
+    root.visititems(visit)
+    return total
+
+
+def _assign(
+    root: Any, ordered: Sequence[tuple[str, Any]], where: str, check_only: bool = False
+) -> None:
+    """Load each layer's arrays from `layers/<key>` (NOTE [ Keras' weight layout ])."""
+    for key, (class_name, layer) in zip(keras_keys(c for c, _ in ordered), ordered):
+        datasets = layer_datasets(root, f"layers/{key}", where)
+        name = layer.name if layer is not None else key
+        if class_name == "InputLayer":
+            if datasets:
+                raise ValueError(f"{where}: input layer {key!r} holds weights")
+            continue
+        if check_only:
+            sizes = _keras_sizes(layer)
+            found = [d.size for d in datasets]
+            if sizes != found:
+                raise ValueError(
+                    f"{where}: layer {name!r} ({class_name}, group layers/{key}) needs weights of "
+                    f"{sizes} elements, the file holds {found}"
+                )
+            continue
+        shapes = [a.shape for a in _to_keras(layer)]
+        _from_keras(layer, read_arrays(datasets, shapes, name, where))
+
+
+# -- public entry points ------------------------------------------------------------------------
+
+
+def load_keras_model(
+    path: str,
+    custom_objects: Mapping[str, type] | None = None,
+    compile: bool = True,
+    device: str | torch.device | None = None,
+    weights_limit: int = 2**36,
+) -> Model:
+    """A batchfit model from a Keras 3 `.keras` file (NOTE [ Reading a .keras archive safely ])."""
+    config, weights = _open_archive(path, weights_limit)
+    where = f"{path}: config.json"
+    root = _h5(weights, f"{path}: model.weights.h5")
+    with root:
+        declared = _declared_bytes(root)
+        if declared > len(weights):
+            raise ValueError(
+                f"{path}: model.weights.h5 declares {declared:,} bytes of weights in a file of "
+                f"{len(weights):,}; refused"
+            )
+        layers = (config.get("config") or {}).get("layers")
+        _check_shapes(
+            layers if isinstance(layers, list) else [], max(_INPUT_FLOOR, declared), where
+        )
+        with torch.device("meta"):
+            skeleton, ordered = _build(config, custom_objects, where, "meta")
+        _assign(root, ordered, where, check_only=True)
+        del skeleton, ordered
+        model, ordered = _build(config, custom_objects, where, device)
+        _assign(root, ordered, f"{path}: model.weights.h5")
+    compile_config = config.get("compile_config")
+    if compile and isinstance(compile_config, Mapping) and compile_config.get("optimizer"):
+        _compile(model, compile_config, path)
+    return model
+
+
+def load_keras_weights(model: Model, path: str) -> None:
+    """Load a Keras 3 `.weights.h5` file (or a `.keras` archive's weights) into `model`."""
+    ordered = _keras_ordered(model)
+    if path.endswith(".keras"):
+        _, data = _open_archive(path, 2**36)
+    else:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no weights file at {path}")
+        data = Path(path).read_bytes()
+    with _h5(data, path) as root:
+        _assign(root, ordered, path, check_only=True)
+        _assign(root, ordered, path)
+
+
+def _keras_ordered(model: Model) -> list[tuple[str, Any]]:
+    _, layers = model_to_keras_config(model)
+    return [(type(layer).__name__, layer) for layer in layers]
+
+
+def _weights_bytes(model: Model) -> bytes:
+    ordered = _keras_ordered(model)
+    keys = keras_keys(c for c, _ in ordered)
+    entries = [
+        (key, layer.name, [] if class_name == "InputLayer" else _to_keras(layer))
+        for key, (class_name, layer) in zip(keys, ordered)
+    ]
+    return write_h5(entries, model.name)
+
+
+def save_keras_weights(model: Model, path: str) -> None:
+    """Write `model`'s weights as a Keras 3 `.weights.h5` file."""
+    atomic_write(path, _weights_bytes(model))  # NOTE [ Safe writes ] in _io.py
+
+
+def save_keras_model(model: Model, path: str) -> None:
+    """Write `model` as a Keras 3 `.keras` archive that Keras' `load_model` opens."""
+    config, _ = model_to_keras_config(model)
+    config["compile_config"] = _keras_compile_config(model)
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(
+            "metadata.json", json.dumps({"keras_version": _KERAS_VERSION, "date_saved": date})
+        )
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", _weights_bytes(model))
+    atomic_write(path, buffer.getvalue())
+
+
+# -- compile settings ------------------------------------------------------------------------
+
+_OPTIMIZER_DEFAULTS = {
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
+
+
+def _keras_object(module: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in config.items() if k != "class_name"}
+    if isinstance(rest.get("learning_rate"), Mapping):
+        rest["learning_rate"] = _keras_object(
+            "keras.optimizers.schedules",
+            {"class_name": rest["learning_rate"]["class_name"], **rest["learning_rate"]["config"]},
+        )
+    return {
+        "module": module,
+        "class_name": config["class_name"],
+        "config": rest,
+        "registered_name": None,
+    }
+
+
+def _keras_compile_config(model: Model) -> dict[str, Any] | None:
+    saved = model._compile_config
+    if not saved or not isinstance(saved.get("loss"), Mapping):
+        return None
+    metrics = saved.get("metrics")
+    if metrics and not all(isinstance(m, str) for m in metrics):
+        return None
+    return {
+        "optimizer": _keras_object("keras.optimizers", saved["optimizer"]),
+        "loss": _keras_object("keras.losses", saved["loss"]),
+        "loss_weights": None,
+        "metrics": list(metrics) if metrics else None,
+        "weighted_metrics": None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, Mapping) and "class_name" in value and "config" in value:
+        config = value["config"] if isinstance(value["config"], Mapping) else {}
+        return {"class_name": value["class_name"], **{k: _flat(v) for k, v in config.items()}}
+    return value
+
+
+def _compile(model: Model, config: Mapping[str, Any], path: str) -> None:
+    from batchfit import losses, optimizers
+
+    try:
+        unsupported = [k for k in ("weighted_metrics",) if config.get(k)]
+        if unsupported:
+            raise ValueError(f"{unsupported[0]} is not restored from .keras files")
+        optimizer = _flat(config.get("optimizer"))
+        if isinstance(optimizer, Mapping):
+            optimizer = {k: v for k, v in optimizer.items() if _OPTIMIZER_DEFAULTS.get(k, 0) != v}
+            optimizer = optimizers.get(dict(optimizer))
+        loss = _flat(config.get("loss"))
+        if isinstance(loss, Mapping):
+            loss = losses.get({k: v for k, v in loss.items() if k not in ("reduction", "dtype")})
+        metrics = config.get("metrics")
+        if metrics is not None and not all(isinstance(m, str) for m in metrics):
+            raise ValueError(f"metrics {metrics!r:.80} are not all Keras names")
+        model.compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights")
+        )
+    except (ValueError, TypeError, KeyError) as e:
+        warnings.warn(
+            f"{path}: the model's compile settings could not be restored ({e}); it is loaded "
+            "uncompiled: call model.compile(...)",
+            stacklevel=3,
+        )
