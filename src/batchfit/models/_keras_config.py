@@ -230,8 +230,9 @@ def _entry(layer: Any, build_shape: Any = None) -> dict[str, Any]:
         "config": _layer_config(layer),
         "registered_name": None,
     }
-    if build_shape is None and getattr(layer, "input_shape_", None) is not None:
-        build_shape = list(layer.input_shape_)
+    built: Any = getattr(layer, "input_shape_", None)
+    if build_shape is None and built is not None:
+        build_shape = list(built)
     if build_shape is not None:  # a merge layer's is the list of its inputs' shapes
         entry["build_config"] = {"input_shape": build_shape}
     entry["name"] = layer.name
