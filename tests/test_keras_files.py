@@ -554,3 +554,131 @@ def test_batchfit_written_archive_opens_in_keras_with_the_same_predictions(tmp_p
         """,
         tmp_path,
     )
+
+
+def test_shared_layer_dict_inputs_and_two_outputs_round_trip(tmp_path):
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    shared = layers.Dense(3, activation="tanh", name="shared")
+    x = layers.Concatenate(name="cat")([shared(a), shared(b)])
+    outputs = [layers.Dense(1, name="o1")(x), layers.Dense(2, activation="softmax", name="o2")(x)]
+    model = keras.Model({"a": a, "b": b}, outputs)
+    model.save(str(tmp_path / "shared.keras"))
+    config = json.loads(_members(tmp_path / "shared.keras")["config.json"])["config"]
+    assert config["input_layers"] == {"a": ["a", 0, 0], "b": ["b", 0, 0]}
+    cat = next(e for e in config["layers"] if e["name"] == "cat")
+    histories = [t["config"]["keras_history"] for t in cat["inbound_nodes"][0]["args"][0]]
+    assert histories == [["shared", 0, 0], ["shared", 1, 0]]  # the second call is node 1
+    loaded = load_model(str(tmp_path / "shared.keras"))
+    rng = np.random.default_rng(5)
+    x_in = {k: rng.standard_normal((5, 4)).astype(np.float32) for k in "ab"}
+    for got, want in zip(loaded.predict(x_in, verbose=0), model.predict(x_in, verbose=0)):
+        np.testing.assert_array_equal(got, want)
+    assert loaded.count_params() == model.count_params() == 15 + 7 + 14
+
+
+# compile_config of `Sequential([Input((4,)), Dense(3)])` compiled by Keras 3.15.1 with
+# optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True),
+# metrics=[SparseCategoricalAccuracy()] (copied from its config.json)
+_KERAS_COMPILE = {
+    "optimizer": {
+        "module": "keras.src.backend.torch.optimizers.torch_adam",
+        "class_name": "Adam",
+        "config": {
+            "name": "adam_1",
+            "learning_rate": 0.0010000000474974513,
+            "weight_decay": None,
+            "clipnorm": None,
+            "global_clipnorm": None,
+            "clipvalue": None,
+            "use_ema": False,
+            "ema_momentum": 0.99,
+            "ema_overwrite_frequency": None,
+            "loss_scale_factor": None,
+            "gradient_accumulation_steps": None,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "epsilon": 1e-07,
+            "amsgrad": False,
+        },
+        "registered_name": "Adam",
+    },
+    "loss": {
+        "module": "keras.losses",
+        "class_name": "SparseCategoricalCrossentropy",
+        "config": {
+            "name": "sparse_categorical_crossentropy",
+            "reduction": "sum_over_batch_size",
+            "from_logits": True,
+            "ignore_class": None,
+        },
+        "registered_name": None,
+    },
+    "loss_weights": None,
+    "metrics": [
+        {
+            "module": "keras.metrics",
+            "class_name": "SparseCategoricalAccuracy",
+            "config": {"name": "sparse_categorical_accuracy", "dtype": "float32"},
+            "registered_name": None,
+        }
+    ],
+    "weighted_metrics": None,
+    "run_eagerly": False,
+    "steps_per_execution": 1,
+    "jit_compile": False,
+}
+
+
+def _with_compile(path: Path, compile_config: dict) -> Path:
+    members = _members(path)
+    config = json.loads(members["config.json"])
+    config["compile_config"] = compile_config
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, json.dumps(config) if name == "config.json" else data)
+    return path
+
+
+def test_keras_compile_config_is_restored(tmp_path):
+    model = load_model(str(_with_compile(_one_dense(tmp_path), _KERAS_COMPILE)))
+    assert model.metrics_names == ["loss", "sparse_categorical_accuracy"]
+    assert model.loss.get_config()["from_logits"] is True
+    assert model.optimizer.get_config()["epsilon"] == 1e-7
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(1e-3)
+
+
+def test_compile_config_batchfit_cannot_honour_loads_uncompiled_with_a_warning(tmp_path):
+    odd = json.loads(json.dumps(_KERAS_COMPILE))
+    odd["loss"]["config"]["reduction"] = "sum"
+    with pytest.warns(UserWarning, match=r"compile settings could not be restored.*reduction"):
+        model = load_model(str(_with_compile(_one_dense(tmp_path), odd)))
+    assert model.optimizer is None
+
+
+def test_huge_input_shape_is_refused_before_building(tmp_path):
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, 2**20, 2**20], "name": "in"},
+                },
+            ],
+        },
+    }
+    with zipfile.ZipFile(tmp_path / "wide.keras", "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", _h5_bytes())
+    with pytest.raises(
+        ValueError, match=r"input 'in' of shape \[None, 1048576, 1048576\] asks for more elements"
+    ):
+        load_model(str(tmp_path / "wide.keras"))
+
+
+def _h5_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_group("layers")
+    return buffer.getvalue()

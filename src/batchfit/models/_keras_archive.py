@@ -20,19 +20,26 @@ from __future__ import annotations
 import io
 import json
 import math
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from batchfit._io import atomic_write
+from batchfit.models._keras_compile import keras_compile_config, restore_compile
 from batchfit.models._keras_config import build_layer, model_to_keras_config
-from batchfit.models._keras_h5 import keras_keys, layer_datasets, read_arrays, write_h5
+from batchfit.models._keras_h5 import (
+    from_keras,
+    keras_keys,
+    keras_sizes,
+    layer_datasets,
+    read_arrays,
+    to_keras,
+    write_h5,
+)
 
 if TYPE_CHECKING:
     from batchfit.models._model import Model
@@ -126,21 +133,27 @@ def _input(config: Mapping[str, Any], where: str) -> Any:
     )
 
 
-def _check_shapes(layers: Sequence[Any], budget: int, where: str) -> None:
+def _check_shapes(config: Mapping[str, Any], budget: int, where: str) -> None:
+    """Declared input shapes: positive sizes, within `budget` elements per sample."""
+    layers: list[Any] = list(config.get("layers") or [])
+    built = config.get("build_input_shape")
+    if built is not None:
+        layers.append({"class_name": "InputLayer", "config": {"batch_shape": built}})
     for entry in layers:
-        config = entry.get("config") if isinstance(entry, Mapping) else None
-        if not isinstance(config, Mapping):
+        layer_config = entry.get("config") if isinstance(entry, Mapping) else None
+        if not isinstance(layer_config, Mapping):
             raise ValueError(f"{where}: a layer entry must be a table with a config")
         if entry.get("class_name") != "InputLayer":
             continue
-        shape = config.get("batch_shape") or [None, *(config.get("input_shape") or [])]
+        name = layer_config.get("name")
+        shape = layer_config.get("batch_shape") or [None, *(layer_config.get("input_shape") or [])]
         ok = isinstance(shape, list) and len(shape) <= 9
         ok = ok and all(d is None or (type(d) is int and d > 0) for d in shape)
         if not ok:
-            raise ValueError(f"{where}: input {config.get('name')!r} has shape {shape!r:.60}")
+            raise ValueError(f"{where}: input {name!r} has shape {shape!r:.60}")
         if math.prod(d or 1 for d in shape[1:]) > budget:
             raise ValueError(
-                f"{where}: input {config.get('name')!r} of shape {shape} asks for more elements "
+                f"{where}: input {name!r} of shape {shape} asks for more elements "
                 f"per sample than the {budget:,} its weights justify; refusing to build it"
             )
 
@@ -258,44 +271,6 @@ def _build(model_config: Mapping[str, Any], custom_objects: Any, where: str, dev
 # -- weights, per layer ------------------------------------------------------------------------
 
 
-def _keep_shape(layer: Any) -> tuple[int, ...]:
-    return tuple(
-        s for i, s in enumerate(layer.mean.shape) if i in layer._keep_axes(layer.mean.dim())
-    )
-
-
-def _to_keras(layer: Any) -> list[np.ndarray]:
-    """A layer's weights as Keras stores them (Normalization: flat statistics and the count)."""
-    if type(layer).__name__ == "Normalization":
-        if layer._init_mean is not None:
-            return []  # Keras keeps given statistics in the config, not in variables
-        shape = _keep_shape(layer)
-        return [
-            layer.mean.cpu().numpy().reshape(shape),
-            layer.variance.cpu().numpy().reshape(shape),
-            np.asarray(int(layer.count), np.int32),
-        ]
-    return list(layer.get_weights())
-
-
-def _keras_sizes(layer: Any) -> list[int]:
-    if type(layer).__name__ == "Normalization":
-        return [] if layer._init_mean is not None else [layer.mean.numel()] * 2 + [1]
-    return [w.numel() for w in layer.weights]
-
-
-def _from_keras(layer: Any, arrays: list[np.ndarray]) -> None:
-    if type(layer).__name__ == "Normalization":
-        if arrays:
-            with torch.no_grad():
-                layer.mean.copy_(torch.as_tensor(arrays[0]).reshape(layer.mean.shape))
-                layer.variance.copy_(torch.as_tensor(arrays[1]).reshape(layer.variance.shape))
-                layer.count.fill_(int(arrays[2]))
-            layer.adapted = True
-        return
-    layer.set_weights(arrays)
-
-
 def _h5(data: bytes, where: str) -> Any:
     import h5py
 
@@ -331,7 +306,7 @@ def _assign(
                 raise ValueError(f"{where}: input layer {key!r} holds weights")
             continue
         if check_only:
-            sizes = _keras_sizes(layer)
+            sizes = keras_sizes(layer)
             found = [d.size for d in datasets]
             if sizes != found:
                 raise ValueError(
@@ -339,8 +314,8 @@ def _assign(
                     f"{sizes} elements, the file holds {found}"
                 )
             continue
-        shapes = [a.shape for a in _to_keras(layer)]
-        _from_keras(layer, read_arrays(datasets, shapes, name, where))
+        shapes = [a.shape for a in to_keras(layer)]
+        from_keras(layer, read_arrays(datasets, shapes, name, where))
 
 
 # -- public entry points ------------------------------------------------------------------------
@@ -364,10 +339,9 @@ def load_keras_model(
                 f"{path}: model.weights.h5 declares {declared:,} bytes of weights in a file of "
                 f"{len(weights):,}; refused"
             )
-        layers = (config.get("config") or {}).get("layers")
-        _check_shapes(
-            layers if isinstance(layers, list) else [], max(_INPUT_FLOOR, declared), where
-        )
+        model_config = config.get("config")
+        if isinstance(model_config, Mapping):
+            _check_shapes(model_config, max(_INPUT_FLOOR, declared), where)
         with torch.device("meta"):
             skeleton, ordered = _build(config, custom_objects, where, "meta")
         _assign(root, ordered, where, check_only=True)
@@ -376,7 +350,7 @@ def load_keras_model(
         _assign(root, ordered, f"{path}: model.weights.h5")
     compile_config = config.get("compile_config")
     if compile and isinstance(compile_config, Mapping) and compile_config.get("optimizer"):
-        _compile(model, compile_config, path)
+        restore_compile(model, compile_config, path)
     return model
 
 
@@ -403,7 +377,7 @@ def _weights_bytes(model: Model) -> bytes:
     ordered = _keras_ordered(model)
     keys = keras_keys(c for c, _ in ordered)
     entries = [
-        (key, layer.name, [] if class_name == "InputLayer" else _to_keras(layer))
+        (key, layer.name, [] if class_name == "InputLayer" else to_keras(layer))
         for key, (class_name, layer) in zip(keys, ordered)
     ]
     return write_h5(entries, model.name)
@@ -417,7 +391,7 @@ def save_keras_weights(model: Model, path: str) -> None:
 def save_keras_model(model: Model, path: str) -> None:
     """Write `model` as a Keras 3 `.keras` archive that Keras' `load_model` opens."""
     config, _ = model_to_keras_config(model)
-    config["compile_config"] = _keras_compile_config(model)
+    config["compile_config"] = keras_compile_config(model)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -427,83 +401,3 @@ def save_keras_model(model: Model, path: str) -> None:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", _weights_bytes(model))
     atomic_write(path, buffer.getvalue())
-
-
-# -- compile settings ------------------------------------------------------------------------
-
-_OPTIMIZER_DEFAULTS = {
-    "use_ema": False,
-    "ema_momentum": 0.99,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
-
-
-def _keras_object(module: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    rest = {k: v for k, v in config.items() if k != "class_name"}
-    if isinstance(rest.get("learning_rate"), Mapping):
-        rest["learning_rate"] = _keras_object(
-            "keras.optimizers.schedules",
-            {"class_name": rest["learning_rate"]["class_name"], **rest["learning_rate"]["config"]},
-        )
-    return {
-        "module": module,
-        "class_name": config["class_name"],
-        "config": rest,
-        "registered_name": None,
-    }
-
-
-def _keras_compile_config(model: Model) -> dict[str, Any] | None:
-    saved = model._compile_config
-    if not saved or not isinstance(saved.get("loss"), Mapping):
-        return None
-    metrics = saved.get("metrics")
-    if metrics and not all(isinstance(m, str) for m in metrics):
-        return None
-    return {
-        "optimizer": _keras_object("keras.optimizers", saved["optimizer"]),
-        "loss": _keras_object("keras.losses", saved["loss"]),
-        "loss_weights": None,
-        "metrics": list(metrics) if metrics else None,
-        "weighted_metrics": None,
-        "run_eagerly": False,
-        "steps_per_execution": 1,
-        "jit_compile": False,
-    }
-
-
-def _flat(value: Any) -> Any:
-    if isinstance(value, Mapping) and "class_name" in value and "config" in value:
-        config = value["config"] if isinstance(value["config"], Mapping) else {}
-        return {"class_name": value["class_name"], **{k: _flat(v) for k, v in config.items()}}
-    return value
-
-
-def _compile(model: Model, config: Mapping[str, Any], path: str) -> None:
-    from batchfit import losses, optimizers
-
-    try:
-        unsupported = [k for k in ("weighted_metrics",) if config.get(k)]
-        if unsupported:
-            raise ValueError(f"{unsupported[0]} is not restored from .keras files")
-        optimizer = _flat(config.get("optimizer"))
-        if isinstance(optimizer, Mapping):
-            optimizer = {k: v for k, v in optimizer.items() if _OPTIMIZER_DEFAULTS.get(k, 0) != v}
-            optimizer = optimizers.get(dict(optimizer))
-        loss = _flat(config.get("loss"))
-        if isinstance(loss, Mapping):
-            loss = losses.get({k: v for k, v in loss.items() if k not in ("reduction", "dtype")})
-        metrics = config.get("metrics")
-        if metrics is not None and not all(isinstance(m, str) for m in metrics):
-            raise ValueError(f"metrics {metrics!r:.80} are not all Keras names")
-        model.compile(
-            optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights")
-        )
-    except (ValueError, TypeError, KeyError) as e:
-        warnings.warn(
-            f"{path}: the model's compile settings could not be restored ({e}); it is loaded "
-            "uncompiled: call model.compile(...)",
-            stacklevel=3,
-        )

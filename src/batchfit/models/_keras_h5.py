@@ -26,8 +26,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
-__all__ = ["keras_keys", "layer_datasets", "read_arrays", "snake_case", "write_h5"]
+__all__ = [
+    "from_keras",
+    "keras_keys",
+    "keras_sizes",
+    "layer_datasets",
+    "read_arrays",
+    "snake_case",
+    "to_keras",
+    "write_h5",
+]
 
 
 def snake_case(class_name: str) -> str:
@@ -150,3 +160,46 @@ def write_h5(
                 variables.create_dataset(str(i), data=np.array(array, order="C"))  # 0-d stays 0-d
         f.create_group(f"{prefix}vars").attrs["name"] = model_name
     return buffer.getvalue()
+
+
+# -- layers whose Keras variables differ from get_weights() --------------------------------
+
+
+def _keep_shape(layer: Any) -> tuple[int, ...]:
+    return tuple(
+        s for i, s in enumerate(layer.mean.shape) if i in layer._keep_axes(layer.mean.dim())
+    )
+
+
+def to_keras(layer: Any) -> list[np.ndarray]:
+    """A layer's weights as Keras stores them (Normalization: flat statistics and the count)."""
+    if type(layer).__name__ == "Normalization":
+        if layer._init_mean is not None:
+            return []  # Keras keeps given statistics in the config, not in variables
+        shape = _keep_shape(layer)
+        return [
+            layer.mean.cpu().numpy().reshape(shape),
+            layer.variance.cpu().numpy().reshape(shape),
+            np.asarray(int(layer.count), np.int32),
+        ]
+    return list(layer.get_weights())
+
+
+def keras_sizes(layer: Any) -> list[int]:
+    """Element counts of `to_keras(layer)`, from shapes alone (works on the meta device)."""
+    if type(layer).__name__ == "Normalization":
+        return [] if layer._init_mean is not None else [layer.mean.numel()] * 2 + [1]
+    return [w.numel() for w in layer.weights]
+
+
+def from_keras(layer: Any, arrays: list[np.ndarray]) -> None:
+    """Set a layer's weights from arrays as Keras stores them (the inverse of `to_keras`)."""
+    if type(layer).__name__ == "Normalization":
+        if arrays:
+            with torch.no_grad():
+                layer.mean.copy_(torch.as_tensor(arrays[0]).reshape(layer.mean.shape))
+                layer.variance.copy_(torch.as_tensor(arrays[1]).reshape(layer.variance.shape))
+                layer.count.fill_(int(arrays[2]))
+            layer.adapted = True
+        return
+    layer.set_weights(arrays)
