@@ -516,6 +516,15 @@ _KERAS_MODEL = """
     model.save("keras.keras")
     np.save("x.npy", x)
     np.save("y.npy", model.predict(x, verbose=0))
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    shared = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="tanh")])
+    joined = layers.Concatenate()([shared(a), shared(b)])
+    nested = keras.Model({"a": a, "b": b}, [layers.Dense(1)(joined), layers.Dense(2)(joined)])
+    nested.save("nested.keras")
+    xa, xb = x[:5, 0, 0, :].repeat(2, 1)[:, :4], x[:5, 1, 1, :].repeat(2, 1)[:, :4]
+    np.save("xa.npy", xa); np.save("xb.npy", xb)
+    np.save("n0.npy", nested.predict({"a": xa, "b": xb}, verbose=0)[0])
+    np.save("n1.npy", nested.predict({"a": xa, "b": xb}, verbose=0)[1])
 """
 
 
@@ -528,6 +537,10 @@ def test_keras_written_archive_loads_with_the_same_predictions(tmp_path):
     x = np.load(tmp_path / "x.npy")
     np.testing.assert_allclose(model.predict(x, verbose=0), np.load(tmp_path / "y.npy"), atol=1e-5)
     assert model.compiled and model.metrics_names == ["loss", "accuracy"]
+    nested = load_model(str(tmp_path / "nested.keras"))  # a shared Sequential inside
+    inputs = {"a": np.load(tmp_path / "xa.npy"), "b": np.load(tmp_path / "xb.npy")}
+    for got, want in zip(nested.predict(inputs, verbose=0), ("n0", "n1")):
+        np.testing.assert_allclose(got, np.load(tmp_path / f"{want}.npy"), atol=1e-5)
 
 
 @pytest.mark.keras_reference
@@ -682,3 +695,35 @@ def _h5_bytes() -> bytes:
     with h5py.File(buffer, "w") as f:
         f.create_group("layers")
     return buffer.getvalue()
+
+
+def test_models_inside_a_model_round_trip_with_keras_paths(tmp_path):
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d1")], name="inner")
+    fi = keras.Input((3,))
+    finner = keras.Model(fi, layers.Dense(2, name="fd")(fi), name="finner")
+    i = keras.Input((4,), name="i")
+    model = keras.Model(i, layers.Dense(1, name="head")(finner(inner(i))))
+    model.save(str(tmp_path / "nest.keras"))
+    members = _members(tmp_path / "nest.keras")
+    # Keras 3.15 lays a nested model's weights under its group: layers/sequential/layers/dense
+    shapes = {k: v for k, v in _h5_listing(members["model.weights.h5"]).items() if v}
+    assert shapes == {
+        "layers/sequential/layers/dense/vars/0": (4, 3),
+        "layers/sequential/layers/dense/vars/1": (3,),
+        "layers/functional/layers/dense/vars/0": (3, 2),
+        "layers/functional/layers/dense/vars/1": (2,),
+        "layers/dense/vars/0": (2, 1),
+        "layers/dense/vars/1": (1,),
+    }
+    with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as f:
+        assert f["layers/sequential/vars"].attrs["name"] == "inner"
+    entries = json.loads(members["config.json"])["config"]["layers"]
+    assert [(e["class_name"], e["name"]) for e in entries] == [
+        ("InputLayer", "i"),
+        ("Sequential", "inner"),
+        ("Functional", "finner"),
+        ("Dense", "head"),
+    ]
+    loaded = load_model(str(tmp_path / "nest.keras"))
+    x = np.random.default_rng(6).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from batchfit._io import atomic_write
@@ -158,6 +159,22 @@ def _check_shapes(config: Mapping[str, Any], budget: int, where: str) -> None:
             )
 
 
+class _Nested:
+    """A model used as a layer, with its own layers in Keras order (for the weight paths)."""
+
+    def __init__(self, model: Any, ordered: list[tuple[str, Any]]) -> None:
+        self.model, self.ordered, self.name = model, ordered, model.name
+
+
+def _layer(entry: Mapping[str, Any], registry: Any, where: str, device: Any) -> tuple[Any, Any]:
+    """`(what the graph calls, what holds its weights)` for one Keras layer entry."""
+    if entry.get("class_name") in ("Sequential", "Functional"):
+        model, ordered = _build(entry, registry, where, device)
+        return model, _Nested(model, ordered)
+    layer = build_layer(entry, registry, where)
+    return layer, layer
+
+
 def _sequential(config: Mapping[str, Any], registry: Any, where: str, device: Any) -> Any:
     from batchfit.models._sequential import Sequential
 
@@ -169,9 +186,9 @@ def _sequential(config: Mapping[str, Any], registry: Any, where: str, device: An
     elif config.get("build_input_shape"):
         model.build(config["build_input_shape"])
     for entry in entries:
-        layer = build_layer(entry, registry, where)
+        layer, holder = _layer(entry, registry, where, device)
         model.add(layer)
-        ordered.append((entry["class_name"], layer))
+        ordered.append((entry["class_name"], holder))
     return model, ordered
 
 
@@ -187,8 +204,8 @@ def _functional(config: Mapping[str, Any], registry: Any, where: str, device: An
             tensors[(entry["config"]["name"], 0, 0)] = t
             ordered.append(("InputLayer", None))
             continue
-        layer = build_layer(entry, registry, where)
-        ordered.append((entry["class_name"], layer))
+        layer, holder = _layer(entry, registry, where, device)
+        ordered.append((entry["class_name"], holder))
         pending.append((layer, layer.name, list(entry.get("inbound_nodes") or [])))
 
     class _NotYet(Exception):
@@ -299,6 +316,11 @@ def _assign(
 ) -> None:
     """Load each layer's arrays from `layers/<key>` (NOTE [ Keras' weight layout ])."""
     for key, (class_name, layer) in zip(keras_keys(c for c, _ in ordered), ordered):
+        if isinstance(layer, _Nested):  # a model inside the model: its own layers/ group
+            if "layers" not in root or key not in root["layers"]:
+                raise ValueError(f"{where}: the weights file has no group layers/{key}")
+            _assign(root["layers"][key], layer.ordered, where, check_only)
+            continue
         datasets = layer_datasets(root, f"layers/{key}", where)
         name = layer.name if layer is not None else key
         if class_name == "InputLayer":
@@ -369,18 +391,35 @@ def load_keras_weights(model: Model, path: str) -> None:
 
 
 def _keras_ordered(model: Model) -> list[tuple[str, Any]]:
+    from batchfit.models._functional import Functional
+    from batchfit.models._sequential import Sequential
+
     _, layers = model_to_keras_config(model)
-    return [(type(layer).__name__, layer) for layer in layers]
+    ordered: list[tuple[str, Any]] = []
+    for layer in layers:
+        if isinstance(layer, (Sequential, Functional)):
+            kind = "Sequential" if isinstance(layer, Sequential) else "Functional"
+            ordered.append((kind, _Nested(layer, _keras_ordered(layer))))
+        else:
+            ordered.append((type(layer).__name__, layer))
+    return ordered
+
+
+def _groups(model: Model, prefix: str = "") -> list[tuple[str, str, list[np.ndarray]]]:
+    """`(group path, name, arrays)` of every layer, nested models' layers under their group."""
+    ordered = _keras_ordered(model)
+    groups: list[tuple[str, str, list[np.ndarray]]] = [(prefix.rstrip("/"), model.name, [])]
+    for key, (class_name, layer) in zip(keras_keys(c for c, _ in ordered), ordered):
+        if isinstance(layer, _Nested):
+            groups += _groups(layer.model, f"{prefix}layers/{key}/")
+        else:
+            arrays = [] if class_name == "InputLayer" else to_keras(layer)
+            groups.append((f"{prefix}layers/{key}", layer.name, arrays))
+    return groups
 
 
 def _weights_bytes(model: Model) -> bytes:
-    ordered = _keras_ordered(model)
-    keys = keras_keys(c for c, _ in ordered)
-    entries = [
-        (key, layer.name, [] if class_name == "InputLayer" else to_keras(layer))
-        for key, (class_name, layer) in zip(keys, ordered)
-    ]
-    return write_h5(entries, model.name)
+    return write_h5(_groups(model))
 
 
 def save_keras_weights(model: Model, path: str) -> None:

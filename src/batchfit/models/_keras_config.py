@@ -115,11 +115,6 @@ def build_layer(entry: Mapping[str, Any], registry: Mapping[str, type], where: s
             "the file, which batchfit never runs; rewrite it as a custom layer class and pass "
             "custom_objects"
         )
-    if class_name in ("Sequential", "Functional", "Model"):
-        raise ValueError(
-            f"{where}: layer {name!r} is a nested {class_name} model; models inside models are "
-            "not read from .keras files yet"
-        )
     cls = registry.get(class_name)
     if cls is None:
         raise ValueError(
@@ -212,11 +207,19 @@ def _layer_config(layer: Any) -> dict[str, Any]:
 
 def _entry(layer: Any, build_shape: Any = None) -> dict[str, Any]:
     from batchfit.layers import Layer
+    from batchfit.models._model import Model
 
+    if isinstance(layer, Model):  # a model used as a layer: its own config, nested
+        nested = dict(model_to_keras_config(layer)[0])
+        if build_shape is not None:
+            nested["build_config"] = {"input_shape": build_shape}
+        nested["name"] = layer.name
+        return nested
     if not isinstance(layer, Layer):
         raise ValueError(
             f"cannot write {getattr(layer, 'name', layer)!r} ({type(layer).__name__}) to a .keras "
-            "file: only batchfit layers are (a model inside a model is not supported yet)"
+            "file: only batchfit layers and models of them are (a Sequential holding a model "
+            "keeps only its torch module: use the functional API)"
         )
     if type(layer).__name__ == "OpLayer":
         raise ValueError(

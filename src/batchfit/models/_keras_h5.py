@@ -144,21 +144,21 @@ def read_arrays(
     return arrays
 
 
-def write_h5(
-    layers: Sequence[tuple[str, str, Sequence[np.ndarray]]], model_name: str, prefix: str = ""
-) -> bytes:
-    """The bytes of a Keras weights file: `(group key, layer name, arrays)` per layer."""
+def write_h5(groups: Sequence[tuple[str, str, Sequence[np.ndarray]]]) -> bytes:
+    """The bytes of a Keras weights file: `(group path, object name, arrays)` per object.
+
+    Each object's arrays go to `<group path>/vars/<i>`, named as Keras names them.
+    """
     import h5py
 
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        f.create_group(f"{prefix}layers")
-        for key, name, arrays in layers:
-            variables = f.create_group(f"{prefix}layers/{key}/vars")
+        f.create_group("layers")
+        for path, name, arrays in groups:
+            variables = f.create_group(f"{path}/vars" if path else "vars")
             variables.attrs["name"] = name
             for i, array in enumerate(arrays):
                 variables.create_dataset(str(i), data=np.array(array, order="C"))  # 0-d stays 0-d
-        f.create_group(f"{prefix}vars").attrs["name"] = model_name
     return buffer.getvalue()
 
 
