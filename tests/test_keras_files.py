@@ -139,6 +139,10 @@ def test_weights_h5_round_trip_and_layout(tmp_path, long_first, keys):
     fresh.load_weights(str(tmp_path / "w.weights.h5"))
     x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    model.save(str(tmp_path / "m.keras"))  # load_weights also takes a .keras archive, as Keras
+    again = _branches(long_first)
+    again.load_weights(str(tmp_path / "m.keras"))
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_archive_has_keras_members_config_and_weight_paths(tmp_path):
@@ -727,3 +731,13 @@ def test_models_inside_a_model_round_trip_with_keras_paths(tmp_path):
     loaded = load_model(str(tmp_path / "nest.keras"))
     x = np.random.default_rng(6).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_weights_member_that_is_not_hdf5_is_a_clear_error(tmp_path):
+    path = _one_dense(tmp_path)
+    members = _members(path)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, b"not hdf5 at all" if name == "model.weights.h5" else data)
+    with pytest.raises(ValueError, match=r"model.weights.h5 is not a readable HDF5 file"):
+        load_model(str(path))

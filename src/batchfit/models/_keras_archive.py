@@ -68,8 +68,11 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, pa
             f"{path}: member {info.filename!r} inflates {info.compress_size:,} bytes to "
             f"{info.file_size:,} (a zip bomb?); refused"
         )
-    with archive.open(info) as f:
-        data = f.read(info.file_size + 1)
+    try:
+        with archive.open(info) as f:
+            data = f.read(info.file_size + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise ValueError(f"{path}: member {info.filename!r} is corrupt: {e}") from None
     if len(data) > info.file_size:
         raise ValueError(f"{path}: member {info.filename!r} is larger than it declares")
     return data
