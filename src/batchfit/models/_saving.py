@@ -37,12 +37,50 @@ def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
 
 
+def _keras_suffix(path: str) -> str | None:
+    """Which of Keras' own file kinds `path` names, by suffix as Keras dispatches."""
+    name = str(path).lower()
+    for suffix in (".weights.h5", ".keras", ".h5", ".hdf5"):
+        if name.endswith(suffix):
+            return suffix
+    return None
+
+
+def _legacy_h5(path: str) -> ValueError:
+    return ValueError(
+        f"{path}: Keras 2's legacy HDF5 model files (.h5) are not read by batchfit; open it in "
+        "Keras and save it as .keras (model.save('model.keras')), or save weights as .weights.h5"
+    )
+
+
 def save_weights(model: Model, path: str) -> None:
+    kind = _keras_suffix(path)
+    if kind is not None:  # Keras 3's file (models/_keras_archive.py)
+        from batchfit.models import _keras_archive
+
+        if kind != ".weights.h5":
+            raise ValueError(f"{path}: Keras weights files end in .weights.h5, got {kind}")
+        _keras_archive.save_keras_weights(model, path)
+        return
     meta = {"batchfit": json.dumps({"format": FORMAT_VERSION, "kind": "weights"})}
     _atomic_save(_tensors(model.module), meta, path)
 
 
 def save_model(model: Model, path: str) -> None:
+    kind = _keras_suffix(path)
+    if kind is not None:
+        from batchfit.models import _keras_archive
+
+        if kind != ".keras":
+            raise (
+                _legacy_h5(path)
+                if kind != ".weights.h5"
+                else ValueError(
+                    f"{path}: a .weights.h5 file holds weights only: use save_weights(), or .keras"
+                )
+            )
+        _keras_archive.save_keras_model(model, path)
+        return
     info = {
         "format": FORMAT_VERSION,
         "kind": "model",
@@ -70,6 +108,14 @@ def _read(path: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def load_weights(model: Model, path: str) -> None:
+    kind = _keras_suffix(path)
+    if kind is not None:
+        from batchfit.models import _keras_archive
+
+        if kind not in (".weights.h5", ".keras"):
+            raise _legacy_h5(path)
+        _keras_archive.load_keras_weights(model, path)
+        return
     tensors, _ = _read(path)
     own = model.module.state_dict()
     missing = sorted(set(own) - set(tensors))
@@ -259,6 +305,13 @@ def load_model(
         custom_objects: your own layer classes by name, for a model that uses them
             (loading builds no other class than batchfit's and these).
     """
+    kind = _keras_suffix(path)
+    if kind is not None:
+        from batchfit.models import _keras_archive
+
+        if kind != ".keras":
+            raise _legacy_h5(path)
+        return _keras_archive.load_keras_model(path, custom_objects, compile, device)
     info, shapes = _read_header(path)
     config = info.get("model") or {}
     if not isinstance(config, dict):

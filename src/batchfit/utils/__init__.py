@@ -9,6 +9,7 @@ from batchfit.utils import np_utils
 from batchfit.utils._files import get_file
 from batchfit.utils._image import array_to_img, img_to_array, load_img, save_img
 from batchfit.utils._numerical import normalize, set_random_seed, to_categorical
+from batchfit.utils._plot import plot_model
 from batchfit.utils._progbar import Progbar
 from batchfit.utils._sequences import pad_sequences
 
@@ -21,6 +22,7 @@ __all__ = [
     "normalize",
     "np_utils",
     "pad_sequences",
+    "plot_model",
     "save_img",
     "set_random_seed",
     "to_categorical",
