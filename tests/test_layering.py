@@ -17,7 +17,8 @@ SRC = Path(batchfit.__file__).parent
 
 #: lower layers first; a package may import only from layers before its own
 LAYERS = [
-    {"_io", "distributed", "activations", "initializers", "losses", "metrics", "optimizers"},
+    {"_io", "_progress", "distributed", "activations", "initializers", "losses", "metrics"},
+    {"optimizers"},
     {"data"},
     {"transforms"},
     {"_engine"},

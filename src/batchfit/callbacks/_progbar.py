@@ -17,8 +17,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from batchfit._progress import Progbar
 from batchfit.callbacks._base import Callback
-from batchfit.utils._progbar import Progbar
 
 __all__ = ["ProgbarLogger"]
 

@@ -5,12 +5,12 @@ Light to import: torch loads only when `set_random_seed` runs, PIL when an image
 
 from __future__ import annotations
 
+from batchfit._progress import Progbar
 from batchfit.utils import np_utils
 from batchfit.utils._files import get_file
 from batchfit.utils._image import array_to_img, img_to_array, load_img, save_img
 from batchfit.utils._numerical import normalize, set_random_seed, to_categorical
 from batchfit.utils._plot import plot_model
-from batchfit.utils._progbar import Progbar
 from batchfit.utils._sequences import pad_sequences
 
 __all__ = [
