@@ -259,10 +259,15 @@ def test_image_dataset_contract_take_and_map(image_root):
     first = next(it)
     taken = list(ds.take(2))
     assert len(taken) == 2 and len(ds.take(2)) == 2
+    # tensors, as tf.data yields: Keras programs call .numpy() and int() on them
+    images, labels = taken[0]
+    assert isinstance(images, torch.Tensor) and images.dtype == torch.float32
+    np.testing.assert_array_equal(images.numpy(), first[0])
+    assert int(labels[0]) == first[1][0]
     assert_batches_equal([next(it)], [list(make())[1]])  # take() did not move the position
     doubled = ds.map(lambda x, y: (x * 2, y))
     ((x2, _),) = doubled.take(1)
-    np.testing.assert_array_equal(x2, first[0] * 2)
+    np.testing.assert_array_equal(x2.numpy(), first[0] * 2)
     assert ds.prefetch(8) is ds and doubled.class_names == ["Cat", "Dog", "Emu"]
 
 
@@ -304,7 +309,7 @@ def test_text_listing_split_and_contents(tmp_path):
     assert _rel(train, root) == ref["training"] and _rel(val, root) == ref["validation"]
     assert train.class_names == ["neg", "pos"]
     texts, labels = next(iter(val))
-    for text, label, path in zip(texts, labels, val.file_paths[:4]):
+    for text, label, path in zip(texts, labels, val.file_paths[:4], strict=True):
         assert text == Path(path).read_bytes()[:9].decode()
         assert label == ("pos" in path)
 
@@ -526,3 +531,19 @@ def test_pydataset_resume_mid_epoch_equals_uninterrupted(tmp_path, crash_after):
     for a, b in zip(ref_w, got_w):
         np.testing.assert_array_equal(a, b)
     assert got_h == ref_h
+
+
+def test_keras_preprocessing_names_are_the_same_functions():
+    # Keras 3 exports its dataset utilities under keras.preprocessing too
+    for name in ("timeseries_dataset_from_array", "image_dataset_from_directory"):
+        assert getattr(keras.preprocessing, name) is getattr(keras.utils, name)
+
+
+def test_unseeded_listing_is_sorted_so_ranks_agree(image_root):
+    # without a seed each rank would draw its own listing shuffle: the listing stays in
+    # Keras' unshuffled order and only the epochs (seed shared by shard_for_ranks) shuffle
+    ds = keras.utils.image_dataset_from_directory(image_root, image_size=4)
+    assert _rel(ds, image_root) == KERAS_LISTING["images_unshuffled"]["all"]
+    assert ds.shuffle
+    series = keras.utils.timeseries_dataset_from_array(np.arange(20), None, 3, shuffle=True)
+    np.testing.assert_array_equal(series.positions, np.arange(18))

@@ -4,8 +4,11 @@ Keras' dataset utilities return `tf.data` datasets, and keras.io programs
 write `for x, y in ds.take(1)`, `ds.map(lambda x, y: (f(x), y))` and
 `ds.prefetch(n)`. The sources made by `batchfit.utils` (and any `Source`
 given to `take`/`map`) offer them:
-- `take(n)`: the first `n` batches of the current epoch, read without moving
-  the source's own position (a peek does not shift the next `fit`);
+- `take(n)`: the first `n` batches of the current epoch as torch tensors (CPU,
+  sharing the arrays' memory), read without moving the source's own position
+  (a peek does not shift the next `fit`). Tensors, as `tf.data` yields: Keras
+  code calls `images[i].numpy()`, `int(labels[i])` and `x.shape` on them.
+  Iterating the source itself yields NumPy batches (NOTE [ The source contract ]);
 - `map(fn)`: a source whose batches are `fn(*batch)`, with the inner
   source's order, position, shard and resume;
 - `prefetch(n)`: the source itself; it already reads one batch ahead (and
@@ -17,6 +20,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np
 
 from batchfit.data._base import Batch, Source
 from batchfit.data._wrapper import SourceWrapper
@@ -39,7 +44,8 @@ class Taken:
             batches = iter(self.source)
             try:
                 stop = None if self.count == -1 else self.count
-                yield from itertools.islice(batches, stop)
+                for batch in itertools.islice(batches, stop):
+                    yield tuple(_as_tensors(part) for part in batch)
             finally:
                 close = getattr(batches, "close", None)
                 if close is not None:
@@ -50,6 +56,17 @@ class Taken:
     def __len__(self) -> int:
         total = len(self.source)
         return total if self.count == -1 else min(total, self.count)
+
+
+def _as_tensors(part: Any) -> Any:
+    """NumPy numbers as CPU torch tensors (zero-copy); strings and other objects as they are."""
+    if isinstance(part, dict):
+        return {k: _as_tensors(v) for k, v in part.items()}
+    if isinstance(part, np.ndarray) and part.dtype.kind in "biuf":
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(part))
+    return part
 
 
 class DatasetOps:

@@ -6,9 +6,10 @@ the same folder and seed give the same files in the same subsets:
 - classes are the sorted subfolder names (or `class_names`, in its order);
   each class folder is walked with its directories in sorted order and each
   directory's files sorted, keeping the allowed extensions;
-- with `shuffle`, the file paths and the labels are each shuffled by
-  `np.random.RandomState(seed)` (seed drawn when None, from torch's generator
-  here, as `np.random.randint(1e6)` in Keras);
+- with `shuffle` and a `seed`, the file paths and the labels are each shuffled
+  by `np.random.RandomState(seed)` (without a seed Keras draws one; here the
+  listing stays sorted, so that torchrun ranks, whose draws may differ, index
+  the same list; each epoch's permutation shuffles either way);
 - `validation_split` keeps `int(split * n)` files for validation: the last
   ones of that shuffled list; training takes the rest.
 Each epoch then visits the (training) files in `epoch_permutation(n, seed,
@@ -272,9 +273,12 @@ def _from_directory(
     if batch_size is not None:
         check_batch_size(batch_size)
     _check_split(validation_split, subset, shuffle, seed)
+    # Without a seed the listing stays sorted (each epoch's permutation still shuffles):
+    # a drawn seed could differ between torchrun ranks, whose shards index one listing.
+    listing_shuffle = shuffle and seed is not None
     seed = int(draw_seed() % 10**6 if seed is None else seed)
     paths, label_array, names = index_directory(
-        directory, labels, formats, class_names, shuffle, seed, follow_links
+        directory, labels, formats, class_names, listing_shuffle, seed, follow_links
     )
     if label_mode == "binary" and len(names or ()) != 2:
         raise ValueError(f'label_mode="binary" needs exactly 2 classes, found {names}')

@@ -4,8 +4,8 @@ Window `k` starts at `start_index + p[k]`, where `p = arange(0, num_seqs,
 sequence_stride)` and `num_seqs = end_index - start_index - (sequence_length
 - 1) * sampling_rate` (at most `len(targets)`), and takes every
 `sampling_rate`-th step for `sequence_length` steps; its target is
-`targets[start_index:end_index][p[k]]`. With `shuffle`, `p` is shuffled once
-by `np.random.RandomState(seed)` as Keras does, so the windows are Keras' own.
+`targets[start_index:end_index][p[k]]`. With `shuffle` and a `seed`, `p` is
+shuffled once by `np.random.RandomState(seed)` as Keras does.
 Keras then mixes batches in a `tf.data` buffer each epoch; here the windows
 are permuted each epoch from the seed instead (same windows, another order).
 Windows are cut when a batch is read, so memory holds the array, not the windows.
@@ -77,11 +77,9 @@ class TimeseriesSource(DatasetOps, IndexedSource):
                 f"no window of sequence_length={sequence_length} and sampling_rate="
                 f"{sampling_rate} fits in data[{start}:{end}] ({end - start} steps)"
             )
-        if shuffle:
-            if seed is None:
-                from batchfit.data._base import draw_seed
-
-                seed = draw_seed() % 10**6
+        if shuffle and seed is not None:
+            # Keras' start-position shuffle; without a seed only the epochs' permutations
+            # shuffle, so that torchrun ranks (whose seeds may differ) index one list
             np.random.RandomState(seed).shuffle(positions)
         self.unbatched = batch_size is None
         super().__init__(
