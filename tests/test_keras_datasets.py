@@ -547,3 +547,11 @@ def test_unseeded_listing_is_sorted_so_ranks_agree(image_root):
     assert ds.shuffle
     series = keras.utils.timeseries_dataset_from_array(np.arange(20), None, 3, shuffle=True)
     np.testing.assert_array_equal(series.positions, np.arange(18))
+
+
+def test_verbose_false_prints_no_count(image_root, capsys):
+    keras.utils.image_dataset_from_directory(image_root, image_size=4, verbose=False)
+    assert capsys.readouterr().out == ""
+    left, _ = keras.utils.split_dataset(np.arange(10.0), left_size=4)
+    with pytest.raises(ValueError, match="batch_size"):
+        left.batch(0)

@@ -63,6 +63,7 @@ def index_directory(
     shuffle: bool,
     seed: int,
     follow_links: bool,
+    verbose: bool = True,
 ) -> tuple[list[str], np.ndarray | None, list[str] | None]:
     """File paths, their labels and the class names, in Keras' order (NOTE above)."""
     if not os.path.isdir(directory):
@@ -102,9 +103,9 @@ def index_directory(
             )
         label_array = np.asarray(labels)
         names = [str(label) for label in sorted(set(labels))]
-    if labels is None:
+    if verbose and labels is None:
         print(f"Found {len(paths)} files.")
-    else:
+    elif verbose:
         print(f"Found {len(paths)} files belonging to {len(names or [])} classes.")
     if shuffle:
         np.random.RandomState(seed).shuffle(paths)
@@ -257,6 +258,7 @@ def _from_directory(
     read: Callable[[str], Any],
     stack: Callable[[list[Any]], Any],
     what: str,
+    verbose: bool,
 ) -> Any:
     directory = os.fspath(directory)
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
@@ -278,7 +280,7 @@ def _from_directory(
     listing_shuffle = shuffle and seed is not None
     seed = int(draw_seed() % 10**6 if seed is None else seed)
     paths, label_array, names = index_directory(
-        directory, labels, formats, class_names, listing_shuffle, seed, follow_links
+        directory, labels, formats, class_names, listing_shuffle, seed, follow_links, verbose
     )
     if label_mode == "binary" and len(names or ()) != 2:
         raise ValueError(f'label_mode="binary" needs exactly 2 classes, found {names}')
@@ -386,7 +388,7 @@ def image_dataset_from_directory(
         crop_to_aspect_ratio: crop the centre to the target's aspect ratio first.
         pad_to_aspect_ratio: not supported here (raises).
         data_format: "channels_last" (default) or "channels_first".
-        verbose: accepted; the counts are printed as Keras does.
+        verbose: print the number of files found, as Keras does.
 
     Returns:
         A `FolderDatasetSource` with `class_names` and `file_paths`, or two for "both".
@@ -396,7 +398,6 @@ def image_dataset_from_directory(
         ...     subset="both", seed=1337, image_size=(180, 180), batch_size=128)
         >>> model.fit(train, validation_data=val, epochs=25)
     """
-    del verbose
     if color_mode not in _CHANNELS:
         raise ValueError(f'color_mode must be "rgb", "rgba" or "grayscale", got {color_mode!r}')
     if isinstance(image_size, int):
@@ -439,6 +440,7 @@ def image_dataset_from_directory(
         read=read,
         stack=stack,
         what="image",
+        verbose=verbose,
     )
 
 
@@ -468,7 +470,7 @@ def text_dataset_from_directory(
         labels, label_mode, class_names, batch_size, shuffle, seed,
         validation_split, subset, follow_links: as `image_dataset_from_directory`.
         max_length: bytes kept from each file (None: all).
-        verbose: accepted; the counts are printed as Keras does.
+        verbose: print the number of files found, as Keras does.
 
     Returns:
         A `FolderDatasetSource` with `class_names` and `file_paths`, or two for "both".
@@ -477,7 +479,6 @@ def text_dataset_from_directory(
         >>> train = text_dataset_from_directory("aclImdb/train", batch_size=32)
         >>> for texts, labels in train.take(1): print(texts[0][:50], labels[0])
     """
-    del verbose
 
     def read(path: str) -> str:
         with open(path, "rb") as handle:
@@ -504,4 +505,5 @@ def text_dataset_from_directory(
         read=read,
         stack=stack,
         what="text",
+        verbose=verbose,
     )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from batchfit.data._arrays import ArraySource
-from batchfit.data._base import Batch
+from batchfit.data._base import Batch, check_batch_size
 from batchfit.data._dataset_ops import DatasetOps
 from batchfit.data._indexed import IndexedSource
 
@@ -37,7 +37,7 @@ class RowSubsetSource(DatasetOps, IndexedSource):
     def batch(self, batch_size: int) -> RowSubsetSource:
         """This split read in batches of `batch_size` (tf.data's `batch`)."""
         clone = RowSubsetSource(self.inner, self.rows, shuffle=self.shuffle, seed=self.seed)
-        clone.batch_size = batch_size
+        clone.batch_size = check_batch_size(batch_size)
         return clone
 
     def fingerprint(self) -> dict[str, Any] | None:
