@@ -11,6 +11,7 @@ from batchfit._engine.batches import batch_size_of
 from batchfit.data import ArraySource, Source, shard_for_ranks
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch
+from batchfit.data._pydataset import PyDataset, PyDatasetSource
 
 __all__ = [
     "IterableSource",
@@ -42,7 +43,7 @@ def is_array_like(x: Any) -> bool:
 
 
 class IterableSource(Source):
-    """Any re-iterable of batches (a DataLoader, a Keras-style Sequence, a list).
+    """Any re-iterable of batches (a DataLoader, a list); a `PyDataset` has its own source.
 
     A one-shot iterator (a generator object) can give one epoch only; a second
     epoch raises instead of silently training on nothing.
@@ -106,6 +107,13 @@ def to_source(
                 f"y must be None when {what} is a batch source (it yields its own targets)"
             )
         return x
+    if isinstance(x, PyDataset):
+        for name, given in (("y", y), ("sample_weight", sample_weight)):
+            if given is not None:
+                raise ValueError(
+                    f"{name} must be None when {what} is a PyDataset (its batches hold it)"
+                )
+        return PyDatasetSource(x, shuffle=shuffle)
     if is_array_like(x):
         return ArraySource(
             x, y, sample_weight, batch_size=batch_size or 32, shuffle=shuffle, seed=None
