@@ -1,0 +1,70 @@
+"""Forward+backward time of batchfit's LSTM/GRU: torch's fused kernel vs the per-step loop.
+
+Both paths compute Keras' formulas from the same weights (the loop is what
+runs with a mask, recurrent dropout, or non-default activations). Rounds
+interleave the two paths (the machine is shared and noisy); the table gives
+medians and the loop/fused ratio.
+
+    .venv/bin/python benchmarks/rnn_fused_vs_loop.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from batchfit import layers
+
+
+def _time(fn: Callable[[], None], repeats: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--units", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    x = torch.randn(args.batch, args.steps, args.features)
+    print(
+        f"batch {args.batch}, {args.steps} steps, {args.features} features, {args.units} units, "
+        f"{args.threads} thread(s); forward+backward, ms per batch (median of {args.rounds})"
+    )
+    print(f"{'layer':6s} {'fused':>9s} {'loop':>9s} {'loop/fused':>11s}")
+    for cls in (layers.LSTM, layers.GRU, layers.SimpleRNN):
+        layer = cls(args.units, return_sequences=True)
+        layer(x[:1])
+        fused_path = layer._fused
+
+        def step(layer: layers.Layer = layer) -> None:
+            layer.zero_grad()
+            layer(x).sum().backward()
+
+        fused, loop = [], []
+        for _ in range(args.rounds):
+            layer._fused = fused_path  # type: ignore[method-assign]
+            fused.append(_time(step, args.repeats))
+            layer._fused = lambda x, states: None  # type: ignore[method-assign]
+            loop.append(_time(step, args.repeats))
+        layer._fused = fused_path  # type: ignore[method-assign]
+        f, lo = statistics.median(fused) * 1e3, statistics.median(loop) * 1e3
+        print(f"{cls.__name__:6s} {f:9.2f} {lo:9.2f} {lo / f:11.2f}")
+
+
+if __name__ == "__main__":
+    main()
