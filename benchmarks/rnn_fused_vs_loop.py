@@ -45,7 +45,7 @@ def main() -> None:
         f"batch {args.batch}, {args.steps} steps, {args.features} features, {args.units} units, "
         f"{args.threads} thread(s); forward+backward, ms per batch (median of {args.rounds})"
     )
-    print(f"{'layer':6s} {'fused':>9s} {'loop':>9s} {'loop/fused':>11s}")
+    print(f"{'layer':9s} {'fused':>9s} {'loop':>9s} {'loop/fused':>11s}")
     for cls in (layers.LSTM, layers.GRU, layers.SimpleRNN):
         layer = cls(args.units, return_sequences=True)
         layer(x[:1])
@@ -63,7 +63,7 @@ def main() -> None:
             loop.append(_time(step, args.repeats))
         layer._fused = fused_path  # type: ignore[method-assign]
         f, lo = statistics.median(fused) * 1e3, statistics.median(loop) * 1e3
-        print(f"{cls.__name__:6s} {f:9.2f} {lo:9.2f} {lo / f:11.2f}")
+        print(f"{cls.__name__:9s} {f:9.2f} {lo:9.2f} {lo / f:11.2f}")
 
 
 if __name__ == "__main__":

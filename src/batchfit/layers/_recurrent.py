@@ -11,7 +11,7 @@ adds two (input and recurrent), so the recurrent one is passed as zeros. The
 math is then identical, and a forward pass takes torch's fused kernel
 (`torch.lstm`/`torch.gru`/`torch.rnn_tanh`) when the activations are
 Keras' defaults (tanh/sigmoid), there is no mask and no recurrent dropout;
-otherwise a per-step loop of Keras' cell formulas runs (about 2-4x slower on
+otherwise a per-step loop of Keras' cell formulas runs (2.5x to 11x slower on
 CPU, see benchmarks/rnn_fused_vs_loop.py).
 
 NOTE [ Masks ]
