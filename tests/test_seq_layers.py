@@ -548,3 +548,60 @@ def test_fit_from_the_same_weights_gives_keras_loss_history() -> None:
     np.testing.assert_allclose(
         history.history["loss"], [0.6204262, 0.5840497, 0.5740179], atol=2e-6
     )
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+@pytest.mark.parametrize("return_state", [False, True])  # an LSTM's states: the packed run
+def test_padding_masks_take_the_fused_kernel_with_keras_results(
+    cls: Any, go_backwards: bool, zero_output_for_mask: bool, return_state: bool
+) -> None:
+    kind = {layers.LSTM: "lstm", layers.GRU: "gru", layers.SimpleRNN: "simple"}[cls]
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(5, 8, 3)).astype(np.float32)
+    mask = np.ones((5, 8), bool)
+    mask[0, 5:] = False  # padding after (pad_sequences(padding="post"))
+    mask[1, :6] = False  # padding before (pad_sequences' default)
+    mask[2, :2] = mask[2, 7:] = False  # both
+    layer = cls(
+        4,
+        return_sequences=True,
+        return_state=return_state,
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output_for_mask,
+    )
+    layer(torch.as_tensor(x))
+    weights = _random_weights(layer, rng)
+    taken: list[Any] = []
+    fused_masked = layer._fused_masked
+    layer._fused_masked = lambda *a: taken.append(fused_masked(*a)) or taken[-1]  # type: ignore[method-assign]
+    xt = torch.tensor(x, requires_grad=True)
+    result = layer(xt, mask=torch.as_tensor(mask))
+    seq, *states = result if return_state else [result]
+    assert len(states) == (layer.state_count if return_state else 0)
+    assert len(taken) == 1 and taken[0] is not None  # the fused path ran, not the loop
+    want_seq, want_states = _rnn_ref(
+        kind,
+        x,
+        weights,
+        mask=mask,
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output_for_mask,
+    )
+    np.testing.assert_allclose(_np(seq), want_seq, atol=1e-5)
+    for got, want in zip(states, want_states):
+        np.testing.assert_allclose(_np(got), want, atol=1e-5)
+    (seq.sum() + sum(s.sum() for s in states)).backward()
+    fused_grads = [xt.grad.clone(), *(p.grad.clone() for p in layer.parameters())]  # type: ignore[union-attr]
+    layer.zero_grad()
+    xt.grad = None
+    flipped = xt.flip(1) if go_backwards else xt
+    flipped_mask = torch.as_tensor(mask).flip(1) if go_backwards else torch.as_tensor(mask)
+    looped, loop_states = layer._loop(
+        flipped, [torch.zeros(5, 4)] * layer.state_count, flipped_mask
+    )
+    (looped.sum() + sum(s.sum() for s in loop_states[: len(states)])).backward()
+    loop_grads = [xt.grad, *(p.grad for p in layer.parameters())]
+    for got, want in zip(fused_grads, loop_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

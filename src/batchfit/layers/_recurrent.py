@@ -10,9 +10,10 @@ swapped at the boundary. Keras' LSTM and SimpleRNN have one bias where torch
 adds two (input and recurrent), so the recurrent one is passed as zeros. The
 math is then identical, and a forward pass takes torch's fused kernel
 (`torch.lstm`/`torch.gru`/`torch.rnn_tanh`) when the activations are
-Keras' defaults (tanh/sigmoid), there is no mask and no recurrent dropout;
-otherwise a per-step loop of Keras' cell formulas runs (2.5x to 11x slower on
-CPU, see benchmarks/rnn_fused_vs_loop.py).
+Keras' defaults (tanh/sigmoid), there is no recurrent dropout, and the mask
+(if any) is padding, one block of valid steps per sequence (run packed, see
+`_fused_masked`); otherwise a per-step loop of Keras' cell formulas runs
+(2.3x to 14x slower on CPU, see benchmarks/rnn_fused_vs_loop.py).
 
 NOTE [ Masks ]
 As in Keras 3, a mask travels as the `_keras_mask` attribute of a tensor: an
@@ -24,7 +25,7 @@ carried over unchanged and the output repeats the previous one (zeros with
 step; `return_sequences=True` passes the mask on. `Bidirectional`,
 `MultiHeadAttention` and `Attention` honour it too. Other layers ignore it,
 and an operation that makes a new tensor (e.g. `Dropout`) drops it, where
-Keras would pass it on. Masked sequences take the per-step loop.
+Keras would pass it on. A mask with holes takes the per-step loop.
 """
 
 from __future__ import annotations
@@ -171,9 +172,62 @@ class _RNN(Layer):
 
     # -- running --------------------------------------------------------------------
     def _fused(
-        self, x: torch.Tensor, states: list[torch.Tensor]
+        self, x: torch.Tensor, states: list[torch.Tensor], batch_sizes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
         return None  # a layer with a fused torch kernel overrides this
+
+    def _fused_masked(
+        self, x: torch.Tensor, states: list[torch.Tensor], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """The fused kernel on masks that keep one block of steps per sequence (padding).
+
+        Each sequence's valid block is moved to the front. When the states to
+        return are outputs (GRU, SimpleRNN, or no `return_state`), the kernel runs
+        over the whole length and the last valid output is picked (the steps after
+        it are discarded, so they change nothing, gradients included); an LSTM's
+        carry is only in the kernel's final state, so with `return_state` it runs
+        packed (slower on CPU). Outputs go back to their places; before the block
+        they are zeros (Keras' first "previous output"), after it the last valid
+        output (zeros with `zero_output_for_mask`). Masks with holes take the
+        loop. Host sync: reads the lengths.
+        """
+        steps = x.shape[1]
+        lengths = mask.sum(1)
+        starts = mask.to(torch.uint8).argmax(1)
+        positions = torch.arange(steps, device=x.device)
+        offset = positions - starts.unsqueeze(1)
+        block = (offset >= 0) & (offset < lengths.unsqueeze(1))
+        if steps == 0 or not bool(torch.equal(block, mask)) or bool((lengths == 0).any()):
+            return None
+        index = (positions + starts.unsqueeze(1)).clamp(max=steps - 1)
+        front = x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        if self.state_count == 1 or not self.return_state:
+            result = self._fused(front, states)
+            if result is None:
+                return None
+            out = result[0]
+            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.shape[-1])
+            final = [out.gather(1, last).squeeze(1)]  # an LSTM's carry is not returned here
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                front, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            order, unorder = packed.sorted_indices, packed.unsorted_indices
+            if order is None or unorder is None:
+                return None
+            result = self._fused(packed.data, [s[order] for s in states], packed.batch_sizes)
+            if result is None:
+                return None
+            final = [s[unorder] for s in result[1]]
+            out, _ = nn.utils.rnn.pad_packed_sequence(
+                packed._replace(data=result[0]), batch_first=True, total_length=steps
+            )
+        back = out.gather(1, offset.clamp(0, steps - 1).unsqueeze(-1).expand_as(out))
+        after = offset >= lengths.unsqueeze(1)
+        fill = torch.zeros_like(final[0]) if self.zero_output_for_mask else final[0]
+        sequence = torch.where(block.unsqueeze(-1), back, 0.0)
+        sequence = torch.where(after.unsqueeze(-1), fill.unsqueeze(1), sequence)
+        return sequence, final
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         """`x @ kernel + input bias` for every step at once."""
@@ -213,8 +267,8 @@ class _RNN(Layer):
         if dropping:
             x = x * _dropout_mask(x[:, 0], self.dropout).unsqueeze(1)
         fused = None
-        if mask is None and not (self.training and self.recurrent_dropout > 0.0):
-            fused = self._fused(x, states)
+        if not (self.training and self.recurrent_dropout > 0.0):
+            fused = self._fused(x, states) if mask is None else self._fused_masked(x, states, mask)
         sequence, states = fused if fused is not None else self._loop(x, states, mask)
         output = sequence if self.return_sequences else sequence[:, -1]
         if self.return_sequences:
@@ -302,7 +356,7 @@ class SimpleRNN(_RNN):
     """
 
     def _fused(
-        self, x: torch.Tensor, states: list[torch.Tensor]
+        self, x: torch.Tensor, states: list[torch.Tensor], batch_sizes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
         name = activations.name_of(self.activation)
         if name not in ("tanh", "relu"):
@@ -311,7 +365,11 @@ class SimpleRNN(_RNN):
         if self.bias is not None:
             params += [self.bias, torch.zeros_like(self.bias)]
         fn = torch.rnn_tanh if name == "tanh" else torch.rnn_relu
-        seq, h = fn(x, states[0].unsqueeze(0), params, self.use_bias, 1, 0.0, False, False, True)
+        h0 = states[0].unsqueeze(0)
+        if batch_sizes is not None:  # packed: see _fused_masked
+            seq, h = fn(x, batch_sizes, h0, params, self.use_bias, 1, 0.0, False, False)
+        else:
+            seq, h = fn(x, h0, params, self.use_bias, 1, 0.0, False, False, True)
         return seq, [h[0]]
 
     def _step(
@@ -370,7 +428,7 @@ class LSTM(_RNN):
         return bias
 
     def _fused(
-        self, x: torch.Tensor, states: list[torch.Tensor]
+        self, x: torch.Tensor, states: list[torch.Tensor], batch_sizes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
         defaults = _default(self.activation, "tanh") and _default(
             self.recurrent_activation, "sigmoid"
@@ -381,7 +439,10 @@ class LSTM(_RNN):
         if self.bias is not None:
             params += [self.bias, torch.zeros_like(self.bias)]
         hx = (states[0].unsqueeze(0), states[1].unsqueeze(0))
-        seq, h, c = torch.lstm(x, hx, params, self.use_bias, 1, 0.0, False, False, True)
+        if batch_sizes is not None:  # packed: see _fused_masked
+            seq, h, c = torch.lstm(x, batch_sizes, hx, params, self.use_bias, 1, 0.0, False, False)
+        else:
+            seq, h, c = torch.lstm(x, hx, params, self.use_bias, 1, 0.0, False, False, True)
         return seq, [h[0], c[0]]
 
     def _step(
@@ -460,7 +521,7 @@ class GRU(_RNN):
         return self.bias[0] if self.reset_after else self.bias
 
     def _fused(
-        self, x: torch.Tensor, states: list[torch.Tensor]
+        self, x: torch.Tensor, states: list[torch.Tensor], batch_sizes: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
         defaults = _default(self.activation, "tanh") and _default(
             self.recurrent_activation, "sigmoid"
@@ -470,9 +531,11 @@ class GRU(_RNN):
         params: list[torch.Tensor] = [self.kernel, self.recurrent_kernel]
         if self.bias is not None:
             params += [self.bias[0], self.bias[1]]
-        seq, h = torch.gru(
-            x, states[0].unsqueeze(0), params, self.use_bias, 1, 0.0, False, False, True
-        )
+        h0 = states[0].unsqueeze(0)
+        if batch_sizes is not None:  # packed: see _fused_masked
+            seq, h = torch.gru(x, batch_sizes, h0, params, self.use_bias, 1, 0.0, False, False)
+        else:
+            seq, h = torch.gru(x, h0, params, self.use_bias, 1, 0.0, False, False, True)
         return seq, [h[0]]
 
     def _step(
