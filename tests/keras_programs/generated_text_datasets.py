@@ -40,3 +40,12 @@ def imdb_load_data(
     """As `keras.datasets.imdb.load_data(num_words=...)`: (x, y) pairs, x an object array of lists."""
     rng = np.random.default_rng(seed)
     return _reviews(n_train, num_words, rng), _reviews(n_test, num_words, rng)
+
+
+class _Imdb:
+    """As the module `keras.datasets.imdb`, for programs that import it by that name."""
+
+    load_data = staticmethod(imdb_load_data)
+
+
+imdb = _Imdb()

@@ -38,6 +38,14 @@ def test_bidirectional_lstm_imdb(
     assert "Total params: 2,757,761" in capsys.readouterr().out  # Keras' model.summary() figure
 
 
+@pytest.mark.slow
+def test_keras2_imdb_lstm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = _run("keras2_imdb_lstm", tmp_path, monkeypatch)  # recurrent_dropout: Keras' loop
+    assert done["acc"] > 0.75, f"test accuracy {done['acc']:.3f}; Keras 3 gives 0.953 here"
+    assert np.isfinite(done["score"])
+    assert tuple(done["x_train"].shape) == (512, 80)
+
+
 _NO_POOLING = not hasattr(layers, "GlobalAveragePooling1D")
 _needs_pooling = pytest.mark.skipif(
     _NO_POOLING, reason="needs layers.GlobalAveragePooling1D (1-D pooling layers)"
