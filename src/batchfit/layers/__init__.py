@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from batchfit.layers._attention import Attention, MultiHeadAttention
 from batchfit.layers._base import Layer, layer_registry, register_layer
 from batchfit.layers._conv import (
     AveragePooling2D,
@@ -11,7 +12,9 @@ from batchfit.layers._conv import (
     MaxPooling2D,
 )
 from batchfit.layers._core import Activation, Dense, Dropout, Flatten, InputLayer, Reshape
+from batchfit.layers._embedding import Embedding, Masking
 from batchfit.layers._input import Input
+from batchfit.layers._layer_norm import LayerNormalization
 from batchfit.layers._merge import (
     Add,
     Average,
@@ -30,7 +33,9 @@ from batchfit.layers._merge import (
 )
 from batchfit.layers._norm import BatchNormalization
 from batchfit.layers._normalization import Normalization
+from batchfit.layers._recurrent import GRU, LSTM, SimpleRNN
 from batchfit.layers._symbolic import KerasTensor
+from batchfit.layers._wrappers import Bidirectional, TimeDistributed
 
 # isort: split
 # vision, activation and structural layers (issue 13)
@@ -147,4 +152,15 @@ __all__ = [
     "UpSampling2D",
     "ZeroPadding1D",
     "ZeroPadding2D",
+    # sequence layers
+    "Attention",
+    "Bidirectional",
+    "Embedding",
+    "GRU",
+    "LSTM",
+    "LayerNormalization",
+    "Masking",
+    "MultiHeadAttention",
+    "SimpleRNN",
+    "TimeDistributed",
 ]

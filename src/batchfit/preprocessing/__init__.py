@@ -1,4 +1,4 @@
-"""Keras-compatible preprocessing: `batchfit.preprocessing.image.ImageDataGenerator`.
+"""Keras-compatible preprocessing: `image.ImageDataGenerator` and `sequence.pad_sequences`.
 
 Keras 3 also exports its dataset utilities here (`keras.preprocessing.
 timeseries_dataset_from_array`, ...): the same functions as `batchfit.utils`.
@@ -9,13 +9,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from batchfit.preprocessing import image
+from batchfit.preprocessing import image, sequence
 from batchfit.preprocessing.image import ImageDataGenerator
 
 __all__ = [
     "ImageDataGenerator",
     "image",
     "image_dataset_from_directory",
+    "sequence",
     "text_dataset_from_directory",
     "timeseries_dataset_from_array",
 ]
