@@ -432,6 +432,27 @@ def test_legacy_h5_and_wrong_suffixes_give_clear_errors(tmp_path):
         keras.Model(inp, inp * 2.0).save(str(tmp_path / "op.keras"))
 
 
+def test_keras2_style_h5_weights_round_trip_and_legacy_layout_is_refused(tmp_path):
+    """Keras 2 programs `save_weights("x.h5")` (keras.io's weather example's checkpoint);
+    batchfit writes Keras 3's layout there and reads it back; Keras 2's own layout (a root
+    `layer_names` attribute, no `layers` group) is a clear error."""
+    import h5py
+
+    model = _branches()
+    model.save_weights(str(tmp_path / "w.h5"))
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        assert "layers" in f
+    twin = _branches()
+    twin.load_weights(str(tmp_path / "w.h5"))
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        f.attrs["layer_names"] = [b"dense"]
+        f.create_group("dense")
+    with pytest.raises(ValueError, match=r"legacy HDF5"):
+        twin.load_weights(str(tmp_path / "old.h5"))
+
+
 # -- plot_model ----------------------------------------------------------------------------------
 
 

@@ -53,13 +53,27 @@ def _legacy_h5(path: str) -> ValueError:
     )
 
 
+def _keras3_layout(path: str) -> bool:
+    """Whether an .h5 file holds Keras 3's weights layout (a root `layers` group), as
+    batchfit writes for `save_weights("x.h5")`, rather than Keras 2's legacy one."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return isinstance(f.get("layers", getlink=True), h5py.HardLink)
+    except OSError:
+        return False
+
+
 def save_weights(model: Model, path: str) -> None:
     kind = _keras_suffix(path)
     if kind is not None:  # Keras 3's file (models/_keras_archive.py)
         from batchfit.models import _keras_archive
 
-        if kind != ".weights.h5":
+        if kind == ".keras":
             raise ValueError(f"{path}: Keras weights files end in .weights.h5, got {kind}")
+        # a Keras 2 program's save_weights("x.h5") gets Keras 3's weights layout, which
+        # load_weights reads back (Keras 3 itself asks for .weights.h5)
         _keras_archive.save_keras_weights(model, path)
         return
     meta = {"batchfit": json.dumps({"format": FORMAT_VERSION, "kind": "weights"})}
@@ -112,7 +126,7 @@ def load_weights(model: Model, path: str) -> None:
     if kind is not None:
         from batchfit.models import _keras_archive
 
-        if kind not in (".weights.h5", ".keras"):
+        if kind not in (".weights.h5", ".keras") and not _keras3_layout(path):
             raise _legacy_h5(path)
         _keras_archive.load_keras_weights(model, path)
         return
