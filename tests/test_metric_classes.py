@@ -608,3 +608,21 @@ def test_save_and_load_keep_metric_objects(tmp_path) -> None:
     after = loaded.evaluate(x, y, sample_weight=np.linspace(0, 1, 32), verbose=0, return_dict=True)
     assert list(after) == ["loss", "accuracy", "p30", "f1_score", "recall"]
     assert after == pytest.approx(before)
+
+
+def test_a_per_class_metric_is_logged_as_its_mean() -> None:
+    # F1Score() and Precision(thresholds=[...]) return one value per class/threshold; the logs
+    # carry their mean (the figure Keras' progress bar shows) instead of failing
+    rng = _rng(4)
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    y = np.eye(3)[rng.integers(0, 3, 24)].astype(np.float32)
+    model = Sequential([Input(shape=(3,)), Dense(3, activation="softmax")])
+    model.compile(
+        "sgd",
+        "categorical_crossentropy",
+        metrics=[metrics.F1Score(), metrics.Precision([0.3, 0.6])],
+    )
+    got = model.evaluate(x, y, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0).astype(np.float64)
+    assert got["f1_score"] == pytest.approx(float(np.mean(np_fbeta(y, p, None))), rel=1e-5)
+    assert got["precision"] == pytest.approx(float(np.mean(np_precision(y, p, None, (0.3, 0.6)))))

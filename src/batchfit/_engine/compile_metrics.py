@@ -77,6 +77,13 @@ def saved_specs(specs: Sequence[Any]) -> list[Any]:
     return saved
 
 
+def _scalar(value: torch.Tensor) -> torch.Tensor:
+    """A metric's value for the logs: a per-class result (F1Score(), Precision at several
+    thresholds) is logged as its mean, the figure Keras' progress bar shows (Keras'
+    History keeps the vector; `metric.result()` still returns it)."""
+    return value if value.numel() == 1 else value.mean()
+
+
 def _keras_names(metrics: Sequence[metrics_module.Metric], weighted: Sequence[bool]) -> list[str]:
     """The log names Keras 3 gives: `weighted_` before a taken weighted name, then `_1`, ..."""
     taken: dict[str, int] = {}
@@ -169,7 +176,7 @@ class CompileMetrics:
         """Current values as 0-d tensors (no host sync)."""
         out = {"loss": self.loss_tracker.result()}
         for name, m in zip(self._names, self.metrics, strict=True):
-            out[name] = m.result()
+            out[name] = _scalar(m.result())
         return out
 
     def batch_results(
@@ -180,7 +187,7 @@ class CompileMetrics:
         if batch.y is not None:
             for name, m, weighted in zip(self._names, self.metrics, self.weighted, strict=True):
                 weights = batch.sample_weight if weighted else None
-                out[name] = m.batch_result(batch.y, y_pred, weights).item()
+                out[name] = _scalar(m.batch_result(batch.y, y_pred, weights)).item()
         return out
 
     def states(self) -> list[torch.Tensor]:

@@ -9,6 +9,7 @@ per-sample values, as Keras' do (`losses/_functions.py`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -243,6 +244,13 @@ class _FunctionLoss(Loss):
         **settings: Any,
     ) -> None:
         super().__init__(name, reduction, dtype)
+        accepted = set(inspect.signature(type(self).fn).parameters) - {"y_true", "y_pred"}
+        unknown = sorted(set(settings) - accepted)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected arguments {unknown}; "
+                f"it takes name, reduction, dtype{''.join(', ' + a for a in sorted(accepted))}"
+            )
         self.settings = settings
 
     def per_sample(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
@@ -684,10 +692,14 @@ def get(identifier: str | Loss | nn.Module | Callable[..., torch.Tensor] | dict[
         class_name = str(config.pop("class_name", ""))
         if isinstance(config.get("config"), dict):  # Keras' serialized form
             config = dict(config["config"])
+            config.pop("class_name", None)
         cls = _CLASS_NAMES.get(class_name)
         if cls is None:
             return get(str(config.get("name", "")))
-        return cls(**config)
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise ValueError(f"loss {class_name!r}: bad config {config!r}: {err}") from None
     if isinstance(identifier, str):
         if identifier in _CLASS_NAMES:
             return _CLASS_NAMES[identifier]()
