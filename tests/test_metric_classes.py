@@ -577,7 +577,10 @@ def test_metric_objects_and_a_float_function_in_fit() -> None:
                            threshold=0.5)  # fmt: skip
     assert history.history["f1_score"][0] == pytest.approx(float(expected_f1), rel=1e-5)
     assert history.history["half"] == [0.5]
-    assert "auc" in history.history
+    # a class name as a string: the metric is named as written (Keras' get_metric)
+    auc = metrics.AUC()
+    auc.update_state(y, p)
+    assert history.history["AUC"] == pytest.approx([float(auc.result())])
 
 
 def test_metric_states_live_on_the_model_device() -> None:

@@ -253,8 +253,8 @@ def get(
             loss_obj = losses_module.get(key)
             return _loss_metric(loss_obj, identifier)
         by_class = {cname.lower(): cls for cname, cls in _CLASSES.items()}
-        if key in by_class:  # a class name: the class's own default name, as Keras
-            return by_class[key]()
+        if key in by_class:  # a class name; the metric is named as written, as Keras names it
+            return by_class[key](name=identifier)
         key = _ALIASES.get(key, key)
         factory = _FACTORIES.get(key)
         if factory is not None:
