@@ -629,3 +629,18 @@ def test_a_per_class_metric_is_logged_as_its_mean() -> None:
     p = model.predict(x, verbose=0).astype(np.float64)
     assert got["f1_score"] == pytest.approx(float(np.mean(np_fbeta(y, p, None))), rel=1e-5)
     assert got["precision"] == pytest.approx(float(np.mean(np_precision(y, p, None, (0.3, 0.6)))))
+
+
+def test_a_float_metric_counts_once_per_batch_as_keras() -> None:
+    # Keras 3.15.1, the same program: a function returning float(len(y_true)) over 12 rows
+    # in batches of 8 and 4 logs 6.0 (one value per batch), in fit and in evaluate
+    def rows(y_true, y_pred):
+        return float(y_true.shape[0])
+
+    x, y = np.ones((12, 1), np.float32), np.zeros((12, 1), np.float32)
+    model = Sequential([Input(shape=(1,)), Dense(1)])
+    model.compile("sgd", "mse", metrics=[rows])
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    assert history.history["rows"] == [(8 + 4) / 2]
+    got = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    assert got["rows"] == (8 + 4) / 2

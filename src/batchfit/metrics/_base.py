@@ -272,7 +272,7 @@ class MeanMetricWrapper(Mean):
             y_true = y_true.unsqueeze(-1)
         values = self.fn(y_true, y_pred, **self._fn_kwargs)
         if not isinstance(values, torch.Tensor):  # a Python float: the batch's value
-            values = torch.full((y_pred.shape[0],), float(values), device=y_pred.device)
+            values = torch.tensor(float(values), device=y_pred.device)
         return values.detach()
 
     def update_state(
@@ -282,6 +282,8 @@ class MeanMetricWrapper(Mean):
         sample_weight: Any = None,
     ) -> None:
         values = self._values(y_true, y_pred)
+        if sample_weight is not None and values.dim() == 0:  # one value for the batch
+            values = values.expand(as_tensor(sample_weight).shape[:1])
         if sample_weight is not None and values.dim() > 1:
             values = values.to(torch.float32) if values.dtype == torch.bool else values
             values = values.mean(dim=-1)
