@@ -284,6 +284,8 @@ class AUC(Metric):
     def __init__(
         self,
         num_thresholds: int = 200,
+        curve: str = "ROC",
+        summation_method: str = "interpolation",
         name: str | None = None,
         dtype: Any = None,
         from_logits: bool = False,
@@ -291,6 +293,11 @@ class AUC(Metric):
         super().__init__(name or "auc", dtype)
         if num_thresholds < 2:
             raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds}")
+        if str(curve).upper() != "ROC" or str(summation_method).lower() != "interpolation":
+            raise ValueError(
+                "AUC supports Keras' default curve='ROC' with summation_method="
+                f"'interpolation' only; got curve={curve!r}, summation_method={summation_method!r}"
+            )
         self.num_thresholds = num_thresholds
         self.from_logits = bool(from_logits)
         inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
@@ -337,5 +344,7 @@ class AUC(Metric):
         return {
             **super().get_config(),
             "num_thresholds": self.num_thresholds,
+            "curve": "ROC",
+            "summation_method": "interpolation",
             "from_logits": self.from_logits,
         }
