@@ -648,3 +648,16 @@ def test_a_float_metric_counts_once_per_batch_as_keras() -> None:
     assert history.history["rows"] == [(8 + 4) / 2]
     got = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     assert got["rows"] == (8 + 4) / 2
+
+
+def test_loss_functions_are_metric_functions_as_in_keras() -> None:
+    # keras.metrics exports the loss functions (mean_squared_error, hinge, ...) as well
+    from batchfit import losses
+
+    for name in ("mean_squared_error", "binary_crossentropy", "hinge", "kl_divergence"):
+        assert getattr(metrics, name) is getattr(losses, name)
+    x = np.ones((4, 1), np.float32)
+    model = _zero_model()
+    model.compile("sgd", "mae", metrics=[metrics.mean_squared_error])
+    got = model.test_on_batch(x, Y4, return_dict=True)
+    assert got["mean_squared_error"] == pytest.approx(float(np.mean(Y4**2)))
