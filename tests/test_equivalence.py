@@ -199,22 +199,32 @@ def test_evaluate_equals_a_test_on_batch_pass_with_sample_weight_and_a_partial_b
     x, y = _data()
     sw = np.random.default_rng(2).uniform(0.1, 2.0, size=len(x))
     model = _model()
+    # Keras 3: `metrics` ignore sample weights, `weighted_metrics` use them
+    model.compile(
+        optimizer=Adam(learning_rate=0.01),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        weighted_metrics=["accuracy"],
+    )
     got = model.evaluate(x, y, sample_weight=sw, batch_size=32, verbose=0, return_dict=True)
-    # the same sums, one batch at a time: loss weighted by rows, accuracy by sample weight
-    loss_sum = acc_sum = acc_weight = 0.0
+    # the same sums, one batch at a time: loss and accuracy by rows, the weighted one by weight
+    loss_sum = acc_sum = wacc_sum = acc_weight = 0.0
     for i in range(0, len(x), 32):
         part = model.test_on_batch(x[i : i + 32], y[i : i + 32], sw[i : i + 32], return_dict=True)
         n = len(x[i : i + 32])
         loss_sum += part["loss"] * n
-        acc_sum += part["accuracy"] * float(sw[i : i + 32].astype(np.float32).sum())
+        acc_sum += part["accuracy"] * n
+        wacc_sum += part["weighted_accuracy"] * float(sw[i : i + 32].astype(np.float32).sum())
         acc_weight += float(sw[i : i + 32].astype(np.float32).sum())
     assert got["loss"] == pytest.approx(loss_sum / len(x), rel=1e-6)
-    assert got["accuracy"] == pytest.approx(acc_sum / acc_weight, rel=1e-6)
+    assert got["accuracy"] == pytest.approx(acc_sum / len(x), rel=1e-6)
+    assert got["weighted_accuracy"] == pytest.approx(wacc_sum / acc_weight, rel=1e-6)
     # and against NumPy on the whole set
     pred = model.predict(x, verbose=0)
     w = sw.astype(np.float32)
     correct = ((pred[:, 0] > 0.5) == (y[:, 0] > 0.5)).astype(np.float64)
-    assert got["accuracy"] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-6)
+    assert got["accuracy"] == pytest.approx(np.mean(correct), rel=1e-6)
+    assert got["weighted_accuracy"] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-6)
 
 
 def test_steps_per_epoch_past_the_data_ends_the_epoch_as_keras_does():

@@ -163,6 +163,29 @@ def np_cosine_similarity(t, p):
     return -np.sum(l2_normalize(t) * l2_normalize(p), axis=-1)
 
 
+def np_categorical_hinge(t, p):
+    pos = np.sum(t * p, axis=-1)
+    neg = np.max((1.0 - t) * p, axis=-1)
+    return np.maximum(neg - pos + 1.0, 0.0)
+
+
+def np_binary_focal(t, p, gamma=2.0, alpha=0.25, balance=False, label_smoothing=0.0):
+    t = t * (1 - label_smoothing) + 0.5 * label_smoothing
+    pc = np.clip(p, EPS, 1 - EPS)
+    bce = -(t * np.log(pc) + (1 - t) * np.log(1 - pc))
+    p_t = t * p + (1 - t) * (1 - p)
+    focal = (1 - p_t) ** gamma * bce
+    if balance:
+        focal = (t * alpha + (1 - t) * (1 - alpha)) * focal
+    return np.mean(focal, axis=-1)
+
+
+def np_categorical_focal(t, p, gamma=2.0, alpha=0.25, label_smoothing=0.0):
+    t = t * (1 - label_smoothing) + label_smoothing / t.shape[-1]
+    p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
+    return np.sum(alpha * (1 - p) ** gamma * -t * np.log(p), axis=-1)
+
+
 @dataclass(frozen=True)
 class LossCase:
     canonical: str
@@ -179,9 +202,12 @@ CANONICAL = {
         LossCase("mean_absolute_error", regression_data, np_mae),
         LossCase("mean_absolute_percentage_error", regression_data, np_mape),
         LossCase("mean_squared_logarithmic_error", regression_data, np_msle),
-        LossCase("huber", regression_data, np_huber),
+        LossCase("huber_loss", regression_data, np_huber),
         LossCase("log_cosh", regression_data, np_log_cosh),
         LossCase("binary_crossentropy", binary_data, np_bce),
+        LossCase("binary_focal_crossentropy", binary_data, np_binary_focal),
+        LossCase("categorical_focal_crossentropy", categorical_data, np_categorical_focal),
+        LossCase("categorical_hinge", categorical_data, np_categorical_hinge),
         LossCase("categorical_crossentropy", categorical_data, np_cce, elementwise=False),
         LossCase("sparse_categorical_crossentropy", sparse_data, np_scce, elementwise=False),
         LossCase("hinge", hinge_data, np_hinge),
@@ -197,7 +223,7 @@ ALIASES = {
     "mae": "mean_absolute_error",
     "mape": "mean_absolute_percentage_error",
     "msle": "mean_squared_logarithmic_error",
-    "huber_loss": "huber",
+    "huber": "huber_loss",
     "logcosh": "log_cosh",
     "bce": "binary_crossentropy",
     "cce": "categorical_crossentropy",

@@ -24,6 +24,9 @@ from hypothesis import strategies as st
 # the NumPy loss references live next door (tests/ is on sys.path under pytest)
 from test_losses import (
     np_bce,
+    np_binary_focal,
+    np_categorical_focal,
+    np_categorical_hinge,
     np_cce,
     np_cosine_similarity,
     np_hinge,
@@ -168,6 +171,30 @@ def np_exact_auc(t, p, w):
     return float((pair_w * score).sum() / pair_w.sum())
 
 
+def _counts(t, p, w):
+    """Weighted confusion counts at 0.5 (targets positive when non-zero, as Keras)."""
+    t, p, w = _elements(t, p, w)
+    predicted = p > 0.5
+    return {
+        "true_positives": float((w * (predicted & t)).sum()),
+        "false_positives": float((w * (predicted & ~t)).sum()),
+        "true_negatives": float((w * (~predicted & ~t)).sum()),
+        "false_negatives": float((w * (~predicted & t)).sum()),
+    }
+
+
+def count_of(kind: str) -> Whole:
+    return lambda t, p, w: _counts(t, p, w)[kind]
+
+
+def np_r2(t, p, w):
+    """Keras' R2Score: per output column with weighted sums, then the uniform average."""
+    w = np.ones(len(t)) if w is None else w
+    w = np.broadcast_to(w[:, None], t.shape)
+    total = (w * t * t).sum(0) - (w * t).sum(0) ** 2 / w.sum(0)
+    return float(np.mean(1 - (w * (t - p) ** 2).sum(0) / total))
+
+
 @dataclass(frozen=True)
 class MetricCase:
     name: str
@@ -222,7 +249,17 @@ CASES = [
     _loss_case("kl_divergence", "distribution", np_kld),
     _loss_case("kld", "distribution", np_kld),
     _loss_case("kullback_leibler_divergence", "distribution", np_kld),
-    _loss_case("cosine_similarity", "vector", np_cosine_similarity),
+    # Keras 3's metric 'cosine_similarity' is the CosineSimilarity class: +cos, not the loss
+    MetricCase("cosine_similarity", "vector", mean_of(lambda t, p: -np_cosine_similarity(t, p))),
+    _loss_case("categorical_hinge", "categorical", np_categorical_hinge),
+    _loss_case("binary_focal_crossentropy", "multilabel", np_binary_focal),
+    _loss_case("categorical_focal_crossentropy", "categorical", np_categorical_focal),
+    _loss_case("log_cosh_error", "regression", np_log_cosh),
+    MetricCase("true_positives", "binary", count_of("true_positives")),
+    MetricCase("false_positives", "binary", count_of("false_positives")),
+    MetricCase("true_negatives", "binary", count_of("true_negatives")),
+    MetricCase("false_negatives", "binary", count_of("false_negatives")),
+    MetricCase("r2_score", "regression", np_r2, abs_tol=1e-5),
 ]
 BY_NAME = {c.name: c for c in CASES}
 NAMES = sorted(BY_NAME)
@@ -233,7 +270,9 @@ CONFUSION = ("precision", "recall", "auc")
 def _make(name: str) -> metrics.Metric:
     """The metric as `compile` makes it: name, no loss, the first batch for 'accuracy'."""
     t, p = _torch(*_data(BY_NAME[name].kind))
-    return metrics.get(name, None, t[:2], p[:2])
+    metric = metrics.get(name, None, t[:2], p[:2])
+    metric.build(t[:2], p[:2])  # as CompileMetrics.build: states sized by the first batch
+    return metric
 
 
 def _expected(name: str, w: np.ndarray | None, rows: slice = slice(None)) -> float:

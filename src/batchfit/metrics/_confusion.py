@@ -1,68 +1,275 @@
-"""Metrics from binary confusion counts: precision, recall and ROC AUC.
+"""Metrics from binary confusion counts at thresholds: TP/FP/TN/FN, precision,
+recall, the "X at Y" metrics, and ROC AUC.
 
-Counts (and AUC's histograms over thresholds) add, so batches and ranks merge
-exactly.
+A prediction is positive when it is strictly above a threshold, a target when
+it is non-zero (Keras casts targets to bool). Counts (and AUC's histograms over
+thresholds) add, so batches and ranks merge exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
-from batchfit.metrics._base import Metric
+from batchfit.metrics._base import Metric, as_tensor
 
-__all__ = ["AUC", "Precision", "Recall"]
+__all__ = [
+    "AUC",
+    "FalseNegatives",
+    "FalsePositives",
+    "Precision",
+    "PrecisionAtRecall",
+    "Recall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "TrueNegatives",
+    "TruePositives",
+]
+
+_NEG_INF = -1e10  # Keras' threshold below every kept prediction
+_COUNTS = ("true_positives", "false_positives", "true_negatives", "false_negatives")
 
 
-class _Confusion(Metric):
-    """Binary confusion counts at a threshold: the base of precision and recall."""
+def _divide_no_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b == 0, torch.zeros_like(a), a / torch.where(b == 0, torch.ones_like(b), b))
 
-    def __init__(self, name: str, thresholds: float = 0.5) -> None:
-        super().__init__(name)
-        self.thresholds = float(thresholds)
-        for state in ("true_positives", "false_positives", "false_negatives"):
-            self.add_state(state)
 
-    def update_state(
+class _ConfusionCounts(Metric):
+    """The four confusion counts at each threshold, with Keras' `top_k` and `class_id`."""
+
+    def __init__(
         self,
-        y_true: torch.Tensor,
-        y_pred: torch.Tensor,
-        sample_weight: torch.Tensor | None = None,
+        thresholds: float | Sequence[float] | None,
+        name: str | None,
+        dtype: Any,
+        top_k: int | None = None,
+        class_id: int | None = None,
     ) -> None:
-        pred = (y_pred > self.thresholds).reshape(y_pred.shape[0], -1)
-        true = (y_true > 0.5).reshape(y_pred.shape[0], -1)
-        w = (
-            torch.ones_like(pred, dtype=y_pred.dtype)
-            if sample_weight is None
-            else sample_weight.reshape(-1, 1).expand(pred.shape).to(y_pred.dtype)
-        )
+        super().__init__(name, dtype)
+        self._scalar = thresholds is None or isinstance(thresholds, (int, float))
+        if thresholds is None:
+            # Keras: with top_k, every one of the k highest predictions counts as positive
+            values = [0.5 if top_k is None else _NEG_INF]
+        else:
+            values = (
+                [float(thresholds)]  # type: ignore[arg-type]
+                if self._scalar
+                else [float(t) for t in thresholds]  # type: ignore[union-attr]
+            )
+            for t in values:
+                if not 0.0 <= t <= 1.0:
+                    raise ValueError(
+                        f"thresholds must be in [0, 1], got {t} in {type(self).__name__}"
+                    )
+        self.thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        self._threshold_values = torch.tensor(values, dtype=torch.float64)
+        for state in _COUNTS:
+            self.add_state(state, (len(values),))
+
+    def to(self, device: torch.device) -> _ConfusionCounts:
+        super().to(device)
+        self._threshold_values = self._threshold_values.to(device, self._states[_COUNTS[0]].dtype)
+        return self
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred = as_tensor(y_pred).detach()
+        y_true = as_tensor(y_true, y_pred).to(y_pred.device)
+        if y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true.unsqueeze(-1)
+        if self.top_k is not None:
+            kth = y_pred.topk(min(self.top_k, y_pred.shape[-1]), dim=-1).values[..., -1:]
+            y_pred = torch.where(y_pred >= kth, y_pred, torch.full_like(y_pred, 2 * _NEG_INF))
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        dtype = self._threshold_values.dtype
+        rows = y_pred.shape[0] if y_pred.dim() else 1
+        pred = y_pred.reshape(rows, -1).to(dtype)
+        true = (y_true.reshape(rows, -1) != 0).to(dtype)
+        if sample_weight is None:
+            w = torch.ones_like(pred)
+        else:
+            w = as_tensor(sample_weight, pred).to(pred.device, dtype)
+            w = w.reshape(-1, 1).expand_as(pred) if w.numel() == rows else w.reshape(pred.shape)
+        above = (pred.reshape(-1, 1) > self._threshold_values).to(dtype)  # (elements, thresholds)
+        pos, neg = (true * w).reshape(-1, 1), ((1 - true) * w).reshape(-1, 1)
         s = self._states
-        s["true_positives"].add_((w * (pred & true)).sum())
-        s["false_positives"].add_((w * (pred & ~true)).sum())
-        s["false_negatives"].add_((w * (~pred & true)).sum())
+        s["true_positives"].add_((above * pos).sum(0))
+        s["false_positives"].add_((above * neg).sum(0))
+        s["false_negatives"].add_(((1 - above) * pos).sum(0))
+        s["true_negatives"].add_(((1 - above) * neg).sum(0))
+
+    def _out(self, value: torch.Tensor) -> torch.Tensor:
+        return value[0] if self._scalar else value
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "thresholds": self.thresholds}
 
 
-class Precision(_Confusion):
-    """Fraction of positive predictions that are right (threshold 0.5)."""
+def _count_class(state: str, doc: str) -> type:
+    def __init__(
+        self: _ConfusionCounts,
+        thresholds: float | Sequence[float] | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        _ConfusionCounts.__init__(self, thresholds, name, dtype)
 
-    def __init__(self, thresholds: float = 0.5, name: str = "precision") -> None:
-        super().__init__(name, thresholds)
+    def result(self: _ConfusionCounts) -> torch.Tensor:
+        return self._out(self._states[state].clone())
+
+    class_name = "".join(part.title() for part in state.split("_"))
+    return type(
+        class_name, (_ConfusionCounts,), {"__init__": __init__, "result": result, "__doc__": doc}
+    )
+
+
+TruePositives = _count_class("true_positives", "The (weighted) count of true positives.")
+FalsePositives = _count_class("false_positives", "The (weighted) count of false positives.")
+TrueNegatives = _count_class("true_negatives", "The (weighted) count of true negatives.")
+FalseNegatives = _count_class("false_negatives", "The (weighted) count of false negatives.")
+
+
+class _PrecisionRecallBase(_ConfusionCounts):
+    def __init__(
+        self,
+        thresholds: float | Sequence[float] | None = None,
+        top_k: int | None = None,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(thresholds, name, dtype, top_k, class_id)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "top_k": self.top_k, "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecallBase):
+    """Fraction of positive predictions that are right: tp / (tp + fp) (threshold 0.5)."""
 
     def result(self) -> torch.Tensor:
         s = self._states
         tp = s["true_positives"]
-        return tp / (tp + s["false_positives"]).clamp_min(1e-12)
+        return self._out(_divide_no_nan(tp, tp + s["false_positives"]))
 
 
-class Recall(_Confusion):
-    """Fraction of positives that are predicted positive (threshold 0.5)."""
-
-    def __init__(self, thresholds: float = 0.5, name: str = "recall") -> None:
-        super().__init__(name, thresholds)
+class Recall(_PrecisionRecallBase):
+    """Fraction of positives predicted positive: tp / (tp + fn) (threshold 0.5)."""
 
     def result(self) -> torch.Tensor:
         s = self._states
         tp = s["true_positives"]
-        return tp / (tp + s["false_negatives"]).clamp_min(1e-12)
+        return self._out(_divide_no_nan(tp, tp + s["false_negatives"]))
+
+
+class _AtValue(_ConfusionCounts):
+    """Counts at `num_thresholds` evenly spaced thresholds in [0, 1] (Keras' base of "X at Y")."""
+
+    _value_name = "value"
+
+    def __init__(
+        self,
+        value: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(
+                f"{self._value_name} must be in [0, 1], got {value} in {type(self).__name__}"
+            )
+        if int(num_thresholds) <= 0:
+            raise ValueError(f"num_thresholds must be an integer > 0, got {num_thresholds}")
+        n = int(num_thresholds)
+        thresholds = [0.5] if n == 1 else [i / (n - 1) for i in range(n)]
+        super().__init__(thresholds, name, dtype, None, class_id)
+        self.value = float(value)
+        self.num_thresholds = n
+
+    def _rates(self) -> dict[str, torch.Tensor]:
+        s = self._states
+        tp, fp, tn, fn = (s[k] for k in _COUNTS)
+        return {
+            "sensitivity": _divide_no_nan(tp, tp + fn),
+            "specificity": _divide_no_nan(tn, tn + fp),
+            "precision": _divide_no_nan(tp, tp + fp),
+        }
+
+    def _max_where(self, constrained: torch.Tensor, dependent: torch.Tensor) -> torch.Tensor:
+        """The largest `dependent` where `constrained >= value`, else 0."""
+        feasible = constrained >= self.value
+        return torch.where(feasible, dependent, torch.zeros_like(dependent)).max().clamp_min(0)
+
+    def get_config(self) -> dict[str, Any]:
+        config = Metric.get_config(self)
+        return {
+            **config,
+            self._value_name: self.value,
+            "num_thresholds": self.num_thresholds,
+            "class_id": self.class_id,
+        }
+
+
+class SensitivityAtSpecificity(_AtValue):
+    """The best sensitivity (recall) at a specificity of at least `specificity`."""
+
+    _value_name = "specificity"
+
+    def __init__(self, specificity: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        r = self._rates()
+        return self._max_where(r["specificity"], r["sensitivity"])
+
+
+class SpecificityAtSensitivity(_AtValue):
+    """The best specificity at a sensitivity (recall) of at least `sensitivity`."""
+
+    _value_name = "sensitivity"
+
+    def __init__(self, sensitivity: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        r = self._rates()
+        return self._max_where(r["sensitivity"], r["specificity"])
+
+
+class PrecisionAtRecall(_AtValue):
+    """The best precision at a recall of at least `recall`."""
+
+    _value_name = "recall"
+
+    def __init__(self, recall: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        r = self._rates()
+        return self._max_where(r["sensitivity"], r["precision"])
+
+
+class RecallAtPrecision(_AtValue):
+    """The best recall at a precision of at least `precision`."""
+
+    _value_name = "precision"
+
+    def __init__(self, precision: float, num_thresholds: int = 200, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self) -> torch.Tensor:
+        r = self._rates()
+        return self._max_where(r["precision"], r["sensitivity"])
 
 
 class AUC(Metric):
@@ -71,13 +278,28 @@ class AUC(Metric):
     Predictions are counted in histograms over threshold buckets; cumulative
     sums give true/false positives at each threshold, and the area comes from
     the trapezoidal rule. Histograms add, so batches and ranks merge exactly.
+    `from_logits=True` applies a sigmoid first.
     """
 
-    def __init__(self, num_thresholds: int = 200, name: str = "auc") -> None:
-        super().__init__(name)
+    def __init__(
+        self,
+        num_thresholds: int = 200,
+        curve: str = "ROC",
+        summation_method: str = "interpolation",
+        name: str | None = None,
+        dtype: Any = None,
+        from_logits: bool = False,
+    ) -> None:
+        super().__init__(name or "auc", dtype)
         if num_thresholds < 2:
             raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds}")
+        if str(curve).upper() != "ROC" or str(summation_method).lower() != "interpolation":
+            raise ValueError(
+                "AUC supports Keras' default curve='ROC' with summation_method="
+                f"'interpolation' only; got curve={curve!r}, summation_method={summation_method!r}"
+            )
         self.num_thresholds = num_thresholds
+        self.from_logits = bool(from_logits)
         inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
         self._thresholds = torch.cat(
             [torch.tensor([-1e-7], dtype=torch.float64), inner, torch.tensor([1 + 1e-7])]
@@ -90,18 +312,17 @@ class AUC(Metric):
         self._thresholds = self._thresholds.to(device, self._states["positives"].dtype)
         return self
 
-    def update_state(
-        self,
-        y_true: torch.Tensor,
-        y_pred: torch.Tensor,
-        sample_weight: torch.Tensor | None = None,
-    ) -> None:
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred = as_tensor(y_pred).detach()
+        if self.from_logits:
+            y_pred = torch.sigmoid(y_pred)
+        y_true = as_tensor(y_true, y_pred).to(y_pred.device)
         pred = y_pred.reshape(y_pred.shape[0], -1).to(self._thresholds.dtype)
-        true = (y_true.reshape(y_pred.shape[0], -1) > 0.5).to(pred.dtype)
+        true = (y_true.reshape(y_pred.shape[0], -1) != 0).to(pred.dtype)
         w = (
             torch.ones_like(pred)
             if sample_weight is None
-            else (sample_weight.reshape(-1, 1).to(pred.dtype).expand_as(pred))
+            else as_tensor(sample_weight, pred).reshape(-1, 1).to(pred.dtype).expand_as(pred)
         )
         # bucket b holds predictions in (thresholds[b-1], thresholds[b]]
         bucket = torch.bucketize(pred.reshape(-1), self._thresholds).clamp_max(self.num_thresholds)
@@ -118,3 +339,12 @@ class AUC(Metric):
         tpr = tp / s["positives"].sum().clamp_min(1e-12)
         fpr = fp / s["negatives"].sum().clamp_min(1e-12)
         return ((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum()
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": "ROC",
+            "summation_method": "interpolation",
+            "from_logits": self.from_logits,
+        }

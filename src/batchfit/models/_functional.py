@@ -271,6 +271,7 @@ class Functional(Model):
         loss: Any = None,
         metrics: Any = None,
         loss_weights: Any = None,
+        weighted_metrics: Any = None,
         **kwargs: Any,
     ) -> None:
         """As `Model.compile`; with a list of outputs, losses may be a dict by output name.
@@ -286,10 +287,10 @@ class Functional(Model):
         structured = isinstance(self._outputs_struct, (list, tuple))
         by_name = any(
             isinstance(spec, Mapping) and "class_name" not in spec
-            for spec in (loss, metrics, loss_weights)
+            for spec in (loss, metrics, loss_weights, weighted_metrics)
         )
         graph.output_names = self.output_names if structured and by_name else None
-        super().compile(optimizer, loss, metrics, loss_weights, **kwargs)
+        super().compile(optimizer, loss, metrics, loss_weights, weighted_metrics, **kwargs)
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         return self._as_built(super().predict(*args, **kwargs))

@@ -16,7 +16,7 @@ from torch import nn
 
 from batchfit import losses as losses_module
 from batchfit import optimizers as optimizers_module
-from batchfit._engine import outputs
+from batchfit._engine import compile_metrics, outputs
 from batchfit._engine.logs import format_return
 from batchfit._engine.step import NonFiniteLoss, Step
 from batchfit.callbacks import History
@@ -118,6 +118,7 @@ class Model(Trainer, GraphSurface):
         loss: Any = None,
         metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         loss_weights: Sequence[float] | Mapping[str, float] | None = None,
+        weighted_metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
         jit_compile: bool = False,
         accumulate_steps: int = 1,
@@ -137,6 +138,9 @@ class Model(Trainer, GraphSurface):
             metrics: Keras names ('accuracy', 'mae', 'auc', ...), Metric objects
                 or callables `(y_true, y_pred)`; per output, a dict or a list of lists.
             loss_weights: with several outputs, each loss's weight in the total.
+            weighted_metrics: metrics that receive `sample_weight` and `class_weight`
+                (those in `metrics` do not, as in Keras 3); logged as
+                `weighted_<name>` when `metrics` has the same name.
             jit_compile: run the forward pass through `torch.compile`.
             accumulate_steps: apply the optimizer every k batches with the averaged
                 gradient (simulates a k times larger batch).
@@ -171,22 +175,23 @@ class Model(Trainer, GraphSurface):
             if isinstance(metrics, Mapping):
                 raise ValueError("metrics per output (a dict) need a loss per output too")
             metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
-            saved_metrics = [m for m in metrics if isinstance(m, str)]
+            saved_metrics = compile_metrics.saved_specs(metrics)
             self.loss = None if loss is None else losses_module.get(loss)
         for spec in metrics:  # fail now on unknown names rather than at the first batch
             if isinstance(spec, str):
                 from batchfit import metrics as metrics_module
 
-                if spec.lower() not in metrics_module.names():
+                if not metrics_module.is_known(spec):
                     raise ValueError(
                         f"unknown metric {spec!r}; valid names: {', '.join(metrics_module.names())}"
                     )
+        weighted = compile_metrics.weighted_specs(weighted_metrics, loss, loss_weights)
         forward_module = torch.compile(self._module) if jit_compile else None
         self._step = Step(
             self._module,
             self.loss,
             self.optimizer,
-            metrics,
+            [*metrics, *weighted],
             self.device,
             accumulate_steps=accumulate_steps,
             precision=precision,
@@ -197,6 +202,7 @@ class Model(Trainer, GraphSurface):
             "optimizer": self.optimizer.get_config(),
             "loss": self.loss.get_config() if self.loss is not None else None,
             "metrics": saved_metrics,
+            "weighted_metrics": compile_metrics.saved_specs(weighted),
             "accumulate_steps": accumulate_steps,
             "precision": precision,
         }

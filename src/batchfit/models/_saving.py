@@ -356,6 +356,7 @@ def load_model(
             optimizer=optimizers.get(compile_config["optimizer"]),
             loss=loss,
             metrics=compile_config.get("metrics") or None,
+            weighted_metrics=compile_config.get("weighted_metrics") or None,
             accumulate_steps=compile_config.get("accumulate_steps", 1),
             precision=compile_config.get("precision"),
         )
