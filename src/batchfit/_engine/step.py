@@ -26,6 +26,7 @@ from batchfit import losses as losses_module
 from batchfit._engine.batches import (
     BatchConverter,
     TensorBatch,
+    batch_size_of,
     detach,
     first_rows,
     move_optimizer_state,
@@ -131,6 +132,10 @@ class Step:
         self._autocast = _autocast_factory(precision, device)
         if precision == "fp16" and device.type == "cuda" and optimizer is not None:
             optimizer.loss_scaler = torch.amp.GradScaler("cuda")
+        #: a subclassed model's overrides and hooks (NOTE [ A user's train_step ])
+        self.hooks = UserHooks()
+        #: what the last user step returned, shown as the logs (None: the compiled metrics)
+        self._user_logs: Mapping[str, Any] | None = None
 
     # -- batches in, results out: what fit/evaluate/predict and *_on_batch call -------------
     def train_batch(
@@ -153,6 +158,9 @@ class Step:
         batch = self.converter.convert(raw, class_weight, strict=strict)
         if batch.size == 0:
             return None  # e.g. every image of the batch was unreadable and skipped
+        if self.hooks.train_step is not None:
+            return self._user_step(self.hooks.train_step, batch)
+        self._user_logs = None
         loss, y_pred = self.train_step(batch)
         if update_metrics:
             self.compiled_metrics.update(loss, batch, y_pred)
@@ -163,6 +171,9 @@ class Step:
         batch = self.converter.convert(raw, strict=strict)
         if batch.size == 0:
             return None
+        if self.hooks.test_step is not None:
+            return self._user_step(self.hooks.test_step, batch)
+        self._user_logs = None
         if batch.y is None:
             raise ValueError("evaluate needs targets: the data yielded batches without y")
         loss, y_pred = self.test_step(batch)
@@ -172,10 +183,49 @@ class Step:
     def predict_batch(self, raw: Any) -> Any:
         """Predictions for one batch's inputs, as NumPy (targets, if any, are ignored)."""
         x, _, _ = unpack(raw)
-        return to_numpy(self.predict_step(self.converter.convert((x,)).x))
+        x = self.converter.convert((x,)).x
+        if self.hooks.predict_step is not None:
+            if not self.ready:
+                self.build(TensorBatch(x, None, None, batch_size_of(x)))
+            if self.module.training:
+                self.module.eval()
+            with torch.no_grad():
+                return to_numpy(self.hooks.predict_step(x))
+        return to_numpy(self.predict_step(x))
+
+    # NOTE [ A user's train_step ]
+    # A subclassed model's `train_step(data)` replaces the math of the step, not
+    # the step: the batch is prepared as for the built-in math (tensors on the
+    # device, class weights folded into the sample weights) and handed over as
+    # Keras does, `x`, `(x, y)` or `(x, y, sample_weight)`; what it returns (a
+    # dict of tensors, or of dicts, which are flattened) is the logs, turned
+    # into floats only when read. `fit` and `train_on_batch` both come here, so
+    # they run the same override. The update happens inside the user's code, so
+    # a non-finite loss cannot be refused before it (NOTE [ Rejecting a
+    # non-finite batch ]); a NaN "loss" in the returned logs still stops `fit`
+    # at the end of the epoch (and at the batch with `TerminateOnNaN`).
+    def _user_step(self, fn: Any, batch: TensorBatch) -> StepOutput:
+        if not self.ready:
+            self.build(batch)
+        data: Any = batch.x
+        if batch.y is not None or batch.sample_weight is not None:
+            data = (batch.x, batch.y)
+            if batch.sample_weight is not None:
+                data = (*data, batch.sample_weight)
+        logs = fn(data)
+        if not isinstance(logs, Mapping):
+            raise TypeError(
+                f"train_step/test_step must return a dict of metric values, got {type(logs).__name__}"
+            )
+        self._user_logs = logs
+        self.last_loss = None
+        return StepOutput(batch, logs.get("loss", torch.zeros(())), None)
 
     def logs(self) -> Logs:
         """The running metric values, turned into floats only when read."""
+        if self._user_logs is not None:
+            user_logs = self._user_logs
+            return Logs(lambda: flatten_logs(user_logs))
         return Logs(self.compiled_metrics.results)
 
     def batch_values(self, out: StepOutput) -> dict[str, float]:
@@ -192,7 +242,8 @@ class Step:
             isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()
         ) or any(not getattr(m, "built", True) for m in module.modules())
         y_pred = None
-        if needs_build or self.compiled_metrics.needs_predictions(self.loss):
+        can_forward = self.hooks.can_forward
+        if can_forward and (needs_build or self.compiled_metrics.needs_predictions(self.loss)):
             was_training = module.training
             module.eval()
             with torch.no_grad():
@@ -207,8 +258,10 @@ class Step:
         if getattr(module, "input_shape", ()) is None and isinstance(x, torch.Tensor):
             # a Sequential built from data keeps its shape (for summary and saving)
             setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010
-        if self.optimizer is not None and not self.optimizer.built:
-            self.optimizer.build(module.parameters())
+        params = list(module.parameters())
+        if self.optimizer is not None and not self.optimizer.built and params:
+            if self.hooks.train_step is None:  # a user's step builds it by `apply`
+                self.optimizer.build(params)
         self.compiled_metrics.build(self.loss, first_rows(y), y_pred)
         self.ready = True
 
@@ -217,10 +270,10 @@ class Step:
         """One micro-batch of training; returns the (detached) loss and predictions."""
         if not self.ready:
             self.build(batch)
-        if self.loss is None or self.optimizer is None:
+        if self.optimizer is None:
             raise RuntimeError("the model must be compiled with a loss and an optimizer to train")
         x, y = batch.x, batch.y
-        if y is None:
+        if y is None and self.loss is not None:
             raise ValueError("training needs targets: got x without y")
         module = self.module
         if not module.training:
@@ -237,11 +290,11 @@ class Step:
             self._snapshot_buffers()
         if self._autocast is None:
             y_pred = self._forward(x)
-            loss = self.loss(y, y_pred, batch.sample_weight)
+            loss = self._loss(batch, y_pred)
         else:
             with self._autocast():
                 y_pred = self._forward(x)
-                loss = self.loss(y, y_pred, batch.sample_weight)
+                loss = self._loss(batch, y_pred)
         if check:  # host read: cheap on CPU, where nothing runs ahead
             value = self.last_loss = loss.item()
             if not math.isfinite(value):
@@ -266,7 +319,8 @@ class Step:
                     self._reject(math.nan, "on another rank")
                 self._reject(self._bad_loss)
             self._bad_loss = None
-            self.optimizer.step()
+            if self.optimizer.torch_optimizer is not None:  # None: a model without weights
+                self.optimizer.step()
             self._zero_pending = True
             self.micro_step = 0
         return loss.detach(), detach(y_pred)
@@ -310,14 +364,29 @@ class Step:
         """Loss and predictions without updating anything."""
         if not self.ready:
             self.build(batch)
-        if self.loss is None:
-            raise RuntimeError("the model must be compiled with a loss to evaluate")
         if self.module.training:
             self.module.eval()
         with torch.no_grad(), self._autocast() if self._autocast else contextlib.nullcontext():
             y_pred = self._forward(batch.x, self.eval_module)
-            loss = self.loss(batch.y, y_pred, batch.sample_weight)
+            loss = self._loss(batch, y_pred, training=False)
         return loss, y_pred
+
+    def _loss(self, batch: TensorBatch, y_pred: Any, training: bool = True) -> torch.Tensor:
+        """The compiled loss plus `add_loss` losses, or a subclass's `compute_loss`."""
+        hooks = self.hooks
+        if hooks.compute_loss is not None:
+            return hooks.compute_loss(batch.x, batch.y, y_pred, batch.sample_weight, training)
+        added = hooks.added_losses() if hooks.added_losses is not None else ()
+        if self.loss is None:
+            if not added:
+                raise RuntimeError(
+                    "the model has no loss: give compile(loss=...) or add losses with add_loss()"
+                )
+            return torch.stack([t.sum() for t in added]).sum()
+        loss = self.loss(batch.y, y_pred, batch.sample_weight)
+        if added:
+            loss = loss + torch.stack([t.sum() for t in added]).sum()
+        return loss
 
     def predict_step(self, x: Any) -> Any:
         if self.module.training:
@@ -334,6 +403,8 @@ class Step:
     # -- metrics ----------------------------------------------------------------------
     def reset_metrics(self) -> None:
         self.compiled_metrics.reset()
+        if self.hooks.reset_metrics is not None:
+            self.hooks.reset_metrics()
 
     def results(self) -> dict[str, torch.Tensor]:
         """Current metric values as 0-d tensors (no host sync)."""
@@ -410,6 +481,47 @@ class Step:
             for p, g in zip(self.module.parameters(), grads):
                 p.grad = None if g is None else g.to(p.device)
         self.compiled_metrics.load_states(state["metrics"])
+
+
+class UserHooks:
+    """What a subclassed model brings to the step (all None for other models).
+
+    `train_step`/`test_step`/`predict_step` are its overrides (NOTE [ A user's
+    train_step ]); `compute_loss(x, y, y_pred, sample_weight, training)` its own
+    loss; `added_losses()` the `add_loss` losses of the last forward pass;
+    `reset_metrics()` resets the metrics its `metrics` property lists;
+    `can_forward` is False for a model without `call` (a GAN's outer model).
+    """
+
+    __slots__ = (
+        "added_losses",
+        "can_forward",
+        "compute_loss",
+        "predict_step",
+        "reset_metrics",
+        "test_step",
+        "train_step",
+    )
+
+    def __init__(self) -> None:
+        self.train_step: Any = None
+        self.test_step: Any = None
+        self.predict_step: Any = None
+        self.compute_loss: Any = None
+        self.added_losses: Any = None
+        self.reset_metrics: Any = None
+        self.can_forward = True
+
+
+def flatten_logs(logs: Mapping[str, Any]) -> dict[str, Any]:
+    """A user step's returned dict with nested dicts (compiled metrics) flattened, as Keras."""
+    out: dict[str, Any] = {}
+    for key, value in logs.items():
+        if isinstance(value, Mapping):
+            out.update(flatten_logs(value))
+        else:
+            out[key] = value
+    return out
 
 
 def _autocast_factory(precision: str | None, device: torch.device) -> Any:

@@ -19,7 +19,7 @@ from torch import nn
 
 from batchfit.layers._symbolic import call_symbolic, is_symbolic, node_attribute
 
-__all__ = ["Layer", "register_layer", "layer_registry"]
+__all__ = ["Layer", "Variable", "layer_registry", "register_layer"]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 _module_call = nn.Module.__call__
@@ -36,6 +36,150 @@ def register_layer(cls: type[Layer]) -> type[Layer]:
 
 def layer_registry() -> dict[str, type[Layer]]:
     return dict(_REGISTRY)
+
+
+# NOTE [ Keras variables on torch ]
+# Keras code reads a weight's tensor as `v.value` (Keras' torch guide does
+# `[v.value.grad for v in self.trainable_weights]`) and changes state with
+# `v.assign_add(...)`. Weights made by `add_weight` are `Variable`s, a
+# `torch.nn.Parameter` subclass with Keras' methods; the parameters of the
+# built-in layers are plain `nn.Parameter`s, so `value` (the tensor itself) is
+# also added to `nn.Parameter` when torch does not define it. Nothing else of
+# torch is changed.
+if not hasattr(nn.Parameter, "value"):
+    nn.Parameter.value = property(lambda self: self)  # type: ignore[attr-defined]
+
+
+class Variable(nn.Parameter):
+    """A layer weight made by `add_weight`: a torch parameter with Keras' variable methods.
+
+    A non-trainable variable (`trainable=False`) is state: saved with the model,
+    never given to the optimizer, and left frozen by `layer.trainable = True`.
+    """
+
+    keras_trainable = True
+    keras_name = ""
+
+    @property
+    def trainable(self) -> bool:
+        return self.keras_trainable
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.keras_name
+
+    def assign(self, value: Any) -> Variable:
+        """Set the value in place (no gradient is recorded)."""
+        with torch.no_grad():
+            self.copy_(torch.as_tensor(value, dtype=self.dtype, device=self.device))
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        with torch.no_grad():
+            self.add_(torch.as_tensor(delta, dtype=self.dtype, device=self.device))
+        return self
+
+    def assign_sub(self, delta: Any) -> Variable:
+        with torch.no_grad():
+            self.sub_(torch.as_tensor(delta, dtype=self.dtype, device=self.device))
+        return self
+
+    def numpy(self) -> np.ndarray:  # type: ignore[override]
+        return self.detach().cpu().numpy()
+
+
+def _keeps_trainable(p: torch.Tensor) -> bool:
+    """Whether `trainable = True` may unfreeze `p` (not a `trainable=False` variable)."""
+    return getattr(p, "keras_trainable", True)
+
+
+# NOTE [ Added losses ]
+# `add_loss(value)` during a call keeps `value` on the layer until the next
+# outermost call clears it, as Keras does: the outermost user layer or model
+# call (a counter of nested calls below) clears the losses of its whole
+# subtree first. Only user layers and subclassed models count calls, so the
+# built-in layers' fast path is unchanged. `losses` adds the penalties of
+# `add_weight(regularizer=...)`, computed when read.
+_call_depth = [0]
+#: whether any layer ever added a loss or a weight regularizer (else steps skip the walk)
+losses_used = [False]
+
+
+def clear_losses(module: nn.Module) -> None:
+    for m in module.modules():
+        added = m.__dict__.get("_added_losses")
+        if added:
+            added.clear()
+
+
+def collect_losses(module: nn.Module) -> list[torch.Tensor]:
+    """Losses added by `add_loss` in the last call, then weight regularization penalties."""
+    out: list[torch.Tensor] = []
+    for m in module.modules():
+        added = m.__dict__.get("_added_losses")
+        if added:
+            out.extend(added)
+        for weight, regularizer in m.__dict__.get("_weight_regularizers", ()):
+            out.append(regularizer(weight))
+    return out
+
+
+class outermost_call:  # noqa: N801  (used as a context manager, like torch.no_grad)
+    """Count a user layer's or model's call; the outermost one clears old added losses."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        if _call_depth[0] == 0:
+            clear_losses(self.module)
+        _call_depth[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _call_depth[0] -= 1
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _shape_of(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return tuple(x.shape)
+    if isinstance(x, (list, tuple)):
+        return [_shape_of(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _shape_of(v) for k, v in x.items()}
+    return None
+
+
+def _first_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else ()
+    for v in values:
+        found = _first_tensor(v)
+        if found is not None:
+            return found
+    return None
+
+
+def _user_forward(self: Layer, *args: Any, **kwargs: Any) -> Any:
+    """`forward` of a user's Layer subclass: lazy `build` with Keras' shape, `training`."""
+    with outermost_call(self):
+        if not self.built:
+            self._build_from(args[0])
+        if "training" not in kwargs and type(self)._call_takes_training:
+            kwargs["training"] = self.training
+        return self.call(*args, **kwargs)
 
 
 def _snake(name: str) -> str:
@@ -86,6 +230,15 @@ class Layer(nn.Module):
         self._trainable = bool(trainable)
         del batch_size, dtype  # accepted for Keras compatibility; float32 throughout
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A user's layer (Keras' subclassing API) builds with the real input shape, gets
+        # `training` when its `call` takes it, and counts calls for `add_loss`; the
+        # built-in layers keep the plain `forward` (their fast path).
+        if not cls.__module__.startswith("batchfit.") and "forward" not in cls.__dict__:
+            cls.forward = _user_forward  # type: ignore[method-assign]
+        cls._call_takes_training = _accepts(cls.call, "training")
+
     # -- Keras surface ----------------------------------------------------------
     def build(self, input_shape: Shape) -> None:
         """Create weights for inputs of `input_shape` (batch dimension included)."""
@@ -94,7 +247,78 @@ class Layer(nn.Module):
         self.trainable = self._trainable
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define call(inputs)")
+
+    def _build_from(self, inputs: Any) -> None:
+        """Build a user layer at its first call, as Keras: `build(shape)` with the batch size."""
+        shape = _shape_of(inputs)
+        if type(self).build is Layer.build:
+            Layer.build(self, shape)
+        else:
+            self.build(shape)
+            Layer.build(self, shape)  # Keras marks the layer built after a user's build
+        first = _first_tensor(inputs)
+        if first is not None:
+            self.to(first.device)
+
+    def add_weight(
+        self,
+        shape: Sequence[int] | None = None,
+        initializer: Any = "glorot_uniform",
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Variable:
+        """Make a weight as Keras' `Layer.add_weight` (Keras initializer names).
+
+        A non-trainable weight is state that is saved with the model and never
+        trained. `regularizer` adds its penalty on the weight to `layer.losses`.
+        Keyword arguments Keras accepts for other backends (`constraint`,
+        `aggregation`, `autocast`, ...) are accepted and have no effect here.
+        """
+        from batchfit import initializers, regularizers
+        from batchfit.layers._input import as_dtype
+
+        shape = tuple(int(d) for d in (shape or ()))
+        torch_dtype = torch.float32 if dtype is None else as_dtype(dtype)
+        if name is None:
+            name = f"variable_{len(self._parameters)}" if self._parameters else "variable"
+        if not name.isidentifier() or hasattr(type(self), name) or name in self._modules:
+            attr = f"weight_{len(self._parameters)}"
+        else:
+            attr = name
+        if attr in self._parameters:
+            attr = f"{attr}_{len(self._parameters)}"
+        data = torch.empty(shape, dtype=torch_dtype)
+        if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
+            data.fill_(float(initializer))
+        else:
+            fan_in, fan_out = _fans(shape)
+            initializers.get(initializer)(data, fan_in, fan_out)
+        var = Variable(data, requires_grad=bool(trainable) and data.is_floating_point())
+        var.keras_trainable = bool(trainable)
+        var.keras_name = name
+        self.register_parameter(attr, var)
+        if regularizer is not None:
+            penalty = regularizers.get(regularizer)
+            self.__dict__.setdefault("_weight_regularizers", []).append((var, penalty))
+            losses_used[0] = True
+        del kwargs
+        return var
+
+    def add_loss(self, loss: Any) -> None:
+        """Add a scalar (or tensor, summed) to the training loss of this call (NOTE [ Added losses ])."""
+        value = loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
+        self.__dict__.setdefault("_added_losses", []).append(value)
+        losses_used[0] = True
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """Losses added in the last call by this layer and the layers inside it, and
+        the penalties of its weight regularizers."""
+        return collect_losses(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # hot path (a tensor, no keywords): one type check on top of torch's call
@@ -149,7 +373,7 @@ class Layer(nn.Module):
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         for p in self.parameters():
-            p.requires_grad_(self._trainable)
+            p.requires_grad_(self._trainable and _keeps_trainable(p))
 
     @property
     def weights(self) -> list[torch.Tensor]:
@@ -188,5 +412,27 @@ class Layer(nn.Module):
                     )
                 w.copy_(torch.as_tensor(arr, dtype=w.dtype))
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if type(value) is Variable:  # `self.w = self.add_weight(...)`: keep one name, this one
+            params = self.__dict__.get("_parameters", {})
+            for key in [k for k, v in params.items() if v is value and k != name]:
+                del params[key]
+        super().__setattr__(name, value)
+
+    def get_build_config(self) -> dict[str, Any]:
+        return {"input_shape": self.input_shape_}
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras' fan-in and fan-out of a weight shape (kernels: receptive field times channels)."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive

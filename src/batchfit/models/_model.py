@@ -22,11 +22,18 @@ from batchfit._engine.step import NonFiniteLoss, Step
 from batchfit.callbacks import History
 from batchfit.layers._symbolic import call_symbolic, is_symbolic
 from batchfit.models import _weights
+from batchfit.models._subclass import SubclassAPI, SubclassModule
 from batchfit.models._surface import GraphSurface
 from batchfit.models._trainer import Trainer
 from batchfit.optimizers._base import _check_one_clip
 
 __all__ = ["Model"]
+
+
+def _snake_name(class_name: str) -> str:
+    from batchfit.layers._base import _snake
+
+    return _snake(class_name)
 
 
 def _default_device() -> torch.device:
@@ -37,8 +44,15 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class Model(Trainer, GraphSurface):
+class Model(Trainer, SubclassAPI, GraphSurface):
     """Keras' `compile`/`fit`/`evaluate`/`predict` and `*_on_batch` for a torch module.
+
+    Three ways to make one: `Model(module)` wraps a torch module;
+    `Model(inputs, outputs)` is a functional model; a subclass that calls
+    `super().__init__()` without a module and defines `call(inputs, training=None)`
+    is a subclassed Keras model (NOTE [ Subclassed models ] in `_subclass.py`),
+    which may override `train_step`, `test_step`, `predict_step`, `compute_loss`
+    and the `metrics` property.
 
     Args:
         module: any `torch.nn.Module`; its `forward` takes the batch's x.
@@ -62,6 +76,10 @@ class Model(Trainer, GraphSurface):
         device: str | torch.device | None = None,
         **kwargs: Any,
     ) -> None:
+        subclassed = module is None and type(self) is not Model
+        trainable = kwargs.pop("trainable", True) if subclassed else True
+        if subclassed:
+            kwargs.pop("dtype", None)  # accepted as Keras does; float32 throughout
         if kwargs:
             if {"inputs", "outputs"} & set(kwargs):
                 raise TypeError(
@@ -69,11 +87,15 @@ class Model(Trainer, GraphSurface):
                     "Model passes a torch.nn.Module here"
                 )
             raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        if subclassed:
+            module = SubclassModule(self)
         if module is None or not isinstance(module, nn.Module):
             raise TypeError(f"Model wraps a torch.nn.Module, got {module!r}")
-        self.name = name or "model"
+        self.name = name or (_snake_name(type(self).__name__) if subclassed else "model")
         self.device = torch.device(device) if device is not None else _default_device()
         self._module: nn.Module = module.to(self.device)
+        if not trainable:
+            self.trainable = False
         self._step: Step | None = None
         self._compile_config: dict[str, Any] = {}
         self.optimizer: optimizers_module.Optimizer | None = None
@@ -103,7 +125,7 @@ class Model(Trainer, GraphSurface):
         finally:
             self._module.train(was)
 
-    def to(self, device: str | torch.device) -> Model:
+    def to(self, device: str | torch.device) -> Model:  # type: ignore[override]
         """Move weights (and optimizer state) to `device`."""
         self.device = torch.device(device)
         self._module.to(self.device)
@@ -120,7 +142,10 @@ class Model(Trainer, GraphSurface):
         loss_weights: Sequence[float] | Mapping[str, float] | None = None,
         weighted_metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
-        jit_compile: bool = False,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
         accumulate_steps: int = 1,
         precision: str | None = None,
         clipnorm: float | None = None,
@@ -141,7 +166,14 @@ class Model(Trainer, GraphSurface):
             weighted_metrics: metrics that receive `sample_weight` and `class_weight`
                 (those in `metrics` do not, as in Keras 3); logged as
                 `weighted_<name>` when `metrics` has the same name.
-            jit_compile: run the forward pass through `torch.compile`.
+            run_eagerly: accepted for Keras code; torch always runs eagerly, and
+                `run_eagerly=True` turns `jit_compile` off, as in Keras.
+            steps_per_execution: accepted for Keras code (a positive integer); each
+                batch is still one step, so the numbers do not depend on it.
+            jit_compile: run the forward pass through `torch.compile` (True);
+                'auto' is False, as on Keras' torch backend.
+            auto_scale_loss: accepted for Keras code; fp16 loss scaling follows
+                `precision="fp16"` on CUDA.
             accumulate_steps: apply the optimizer every k batches with the averaged
                 gradient (simulates a k times larger batch).
             precision: None (float32), 'bf16' or 'fp16' autocast.
@@ -152,6 +184,13 @@ class Model(Trainer, GraphSurface):
             raise ValueError(
                 f"accumulate_steps must be a positive integer, got {accumulate_steps!r}"
             )
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError(
+                f"steps_per_execution must be a positive integer, got {steps_per_execution!r}"
+            )
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        jit = jit_compile is True and not run_eagerly
         self.optimizer = optimizers_module.get(optimizer)
         for key, value in (
             ("clipnorm", clipnorm),
@@ -186,7 +225,7 @@ class Model(Trainer, GraphSurface):
                         f"unknown metric {spec!r}; valid names: {', '.join(metrics_module.names())}"
                     )
         weighted = compile_metrics.weighted_specs(weighted_metrics, loss, loss_weights)
-        forward_module = torch.compile(self._module) if jit_compile else None
+        forward_module = torch.compile(self._module) if jit else None
         self._step = Step(
             self._module,
             self.loss,
@@ -198,6 +237,7 @@ class Model(Trainer, GraphSurface):
             forward_module=forward_module,  # type: ignore[arg-type]
             cast_integer_inputs=self._cast_integer_inputs,
         )
+        self._install_hooks(self._step)
         self._compile_config = {
             "optimizer": self.optimizer.get_config(),
             "loss": self.loss.get_config() if self.loss is not None else None,
@@ -206,6 +246,8 @@ class Model(Trainer, GraphSurface):
             "accumulate_steps": accumulate_steps,
             "precision": precision,
         }
+        if steps_per_execution != 1:
+            self._compile_config["steps_per_execution"] = steps_per_execution
 
     @property
     def compiled(self) -> bool:
@@ -259,6 +301,11 @@ class Model(Trainer, GraphSurface):
         """
         step = self._require_step("train_on_batch")
         self._train_calls += 1
+        if step.hooks.train_step is not None:  # a subclass's own step: its logs, as fit sees them
+            if reset_metrics:
+                step.reset_metrics()
+            step.train_batch((x, y, sample_weight), class_weight, strict=True)
+            return format_return(dict(step.logs()), return_dict)
         try:
             out = step.train_batch(
                 (x, y, sample_weight), class_weight, strict=True, update_metrics=not reset_metrics
@@ -292,7 +339,8 @@ class Model(Trainer, GraphSurface):
         if self._step is None:  # predicting needs no compile, as in Keras
             cast = self._cast_integer_inputs
             self._step = Step(self._module, None, None, [], self.device, cast_integer_inputs=cast)
-            self._step.ready = True
+            self._install_hooks(self._step)
+            self._step.ready = self._step.hooks.predict_step is None
         return self._step
 
     # -- weights -------------------------------------------------------------------------

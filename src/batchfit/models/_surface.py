@@ -21,13 +21,20 @@ class GraphSurface:
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         from batchfit.models._model import Model
 
-        if cls is Model and (
-            "inputs" in kwargs or "outputs" in kwargs or (args and is_symbolic(args[0]))
-        ):
-            from batchfit.models._functional import Functional
+        functional = "inputs" in kwargs or "outputs" in kwargs or (args and is_symbolic(args[0]))
+        if not functional:
+            return object.__new__(cls)
+        from batchfit.models._functional import Functional
+        from batchfit.models._sequential import Sequential
 
+        if cls is Model:
             return object.__new__(Functional)
-        return object.__new__(cls)
+        if issubclass(cls, (Functional, Sequential)):
+            return object.__new__(cls)
+        # `CustomModel(inputs, outputs)` (Keras' torch guide): the user's class over Functional
+        from batchfit.models._subclass import functional_subclass
+
+        return object.__new__(functional_subclass(cls))
 
     @property
     def inputs(self) -> list[Any]:
@@ -81,7 +88,7 @@ class GraphSurface:
             if isinstance(sub, Layer):
                 sub.trainable = value  # BatchNormalization then also keeps its statistics
         for p in module.parameters():  # weights of plain torch modules too
-            p.requires_grad_(bool(value))
+            p.requires_grad_(bool(value) and getattr(p, "keras_trainable", True))
         self.__dict__["_trainable_flag"] = bool(value)
 
     @property

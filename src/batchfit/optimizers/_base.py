@@ -17,12 +17,13 @@ from typing import Any
 import torch
 
 from batchfit.optimizers import schedules
+from batchfit.optimizers._apply import ApplyGradients
 from batchfit.optimizers.schedules import LearningRateSchedule
 
 __all__ = ["Optimizer"]
 
 
-class Optimizer:
+class Optimizer(ApplyGradients):
     """A Keras-style optimizer backed by a `torch.optim.Optimizer`.
 
     Args:
