@@ -226,7 +226,9 @@ def test_custom_layer_weights_build_and_regularizer() -> None:
     assert layer.non_trainable_weights == [layer.calls]
     assert float(layer.calls) == 1.0  # called in training mode (a module's default)
     (penalty,) = layer.losses
-    assert float(penalty.detach()) == pytest.approx(0.1 * float((layer.w.detach() ** 2).sum()), rel=1e-6)
+    assert float(penalty.detach()) == pytest.approx(
+        0.1 * float((layer.w.detach() ** 2).sum()), rel=1e-6
+    )
     layer.trainable = False
     layer.trainable = True
     assert not layer.calls.requires_grad and layer.w.requires_grad

@@ -215,7 +215,8 @@ class Step:
         logs = fn(data)
         if not isinstance(logs, Mapping):
             raise TypeError(
-                f"train_step/test_step must return a dict of metric values, got {type(logs).__name__}"
+                "train_step/test_step must return a dict of metric values, "
+                f"got {type(logs).__name__}"
             )
         self._user_logs = logs
         self.last_loss = None
@@ -259,9 +260,9 @@ class Step:
             # a Sequential built from data keeps its shape (for summary and saving)
             setattr(module, "input_shape", tuple(x.shape[1:]))  # noqa: B010
         params = list(module.parameters())
-        if self.optimizer is not None and not self.optimizer.built and params:
-            if self.hooks.train_step is None:  # a user's step builds it by `apply`
-                self.optimizer.build(params)
+        optimizer = self.optimizer  # a user's own step builds it with `optimizer.apply`
+        if optimizer is not None and not optimizer.built and params and not self.hooks.train_step:
+            optimizer.build(params)
         self.compiled_metrics.build(self.loss, first_rows(y), y_pred)
         self.ready = True
 

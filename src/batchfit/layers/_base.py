@@ -65,7 +65,7 @@ class Variable(nn.Parameter):
         return self.keras_trainable
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self.keras_name
 
     def assign(self, value: Any) -> Variable:
@@ -124,7 +124,7 @@ def collect_losses(module: nn.Module) -> list[torch.Tensor]:
     return out
 
 
-class outermost_call:  # noqa: N801  (used as a context manager, like torch.no_grad)
+class outermost_call:
     """Count a user layer's or model's call; the outermost one clears old added losses."""
 
     __slots__ = ("module",)
@@ -196,6 +196,10 @@ def unique_name(base: str) -> str:
 class Layer(nn.Module):
     """Base of batchfit layers: lazy `build`, Keras config and weights.
 
+    A user's subclass (Keras' subclassing API) makes weights with `add_weight` in
+    `__init__` or `build(input_shape)`, may take `training` in `call`, and adds
+    losses with `add_loss`.
+
     Subclasses implement `build(input_shape)` (make parameters, then call
     `super().build(input_shape)`), `call(x)`, and `get_config()`.
 
@@ -229,6 +233,9 @@ class Layer(nn.Module):
         self.input_shape_: Shape | None = None
         self._trainable = bool(trainable)
         del batch_size, dtype  # accepted for Keras compatibility; float32 throughout
+
+    #: whether `call` takes `training` (set per subclass)
+    _call_takes_training = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -309,7 +316,10 @@ class Layer(nn.Module):
         return var
 
     def add_loss(self, loss: Any) -> None:
-        """Add a scalar (or tensor, summed) to the training loss of this call (NOTE [ Added losses ])."""
+        """Add a scalar (or a tensor, summed) to this call's training loss.
+
+        See NOTE [ Added losses ].
+        """
         value = loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss)
         self.__dict__.setdefault("_added_losses", []).append(value)
         losses_used[0] = True

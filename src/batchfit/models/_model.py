@@ -125,7 +125,7 @@ class Model(Trainer, SubclassAPI, GraphSurface):
         finally:
             self._module.train(was)
 
-    def to(self, device: str | torch.device) -> Model:  # type: ignore[override]
+    def to(self, device: str | torch.device) -> Model:
         """Move weights (and optimizer state) to `device`."""
         self.device = torch.device(device)
         self._module.to(self.device)
@@ -140,6 +140,7 @@ class Model(Trainer, SubclassAPI, GraphSurface):
         loss: Any = None,
         metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         loss_weights: Sequence[float] | Mapping[str, float] | None = None,
+        *,
         weighted_metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
         run_eagerly: bool = False,
