@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,8 @@ def test_custom_layer_weights_build_and_regularizer() -> None:
     layer.trainable = True
     assert not layer.calls.requires_grad and layer.w.requires_grad
     assert set(layer.state_dict()) == {"w", "b", "calls"}
+    copied = copy.deepcopy(layer)
+    assert not copied.calls.trainable and copied.w.trainable
 
 
 def test_custom_layer_in_a_functional_model_reloads_with_custom_objects(tmp_path: Path) -> None:
@@ -285,6 +288,9 @@ def test_nested_models_and_containers_are_tracked() -> None:
     model(torch.as_tensor(x))
     names = {n.split(".")[0] for n, _ in model.module.named_parameters()}
     assert names == {"inner", "blocks", "late"}
+    assert model.layers == [inner, *model.blocks, *model.late]  # Keras' order: attributes
+    assert model.get_layer(inner.name) is inner
+    assert "Total params: 31" in model.summary(print_fn=lambda _: None)  # 12 + 9 + 4 + 6
     assert len(model.trainable_weights) == 2 + 4 + 2
     inner.trainable = False
     assert len(model.trainable_weights) == 6 and inner.trainable_weights == []

@@ -87,6 +87,11 @@ class Variable(nn.Parameter):
     def numpy(self) -> np.ndarray:  # type: ignore[override]
         return self.detach().cpu().numpy()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Variable:
+        copied = super().__deepcopy__(memo)
+        copied.keras_trainable, copied.keras_name = self.keras_trainable, self.keras_name
+        return copied
+
 
 def _keeps_trainable(p: torch.Tensor) -> bool:
     """Whether `trainable = True` may unfreeze `p` (not a `trainable=False` variable)."""
@@ -176,7 +181,7 @@ def _user_forward(self: Layer, *args: Any, **kwargs: Any) -> Any:
     """`forward` of a user's Layer subclass: lazy `build` with Keras' shape, `training`."""
     with outermost_call(self):
         if not self.built:
-            self._build_from(args[0])
+            self._build_from(args[0] if args else next(iter(kwargs.values()), None))
         if "training" not in kwargs and type(self)._call_takes_training:
             kwargs["training"] = self.training
         return self.call(*args, **kwargs)

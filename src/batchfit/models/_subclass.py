@@ -116,6 +116,19 @@ def track_attribute(model: Model, name: str, value: Any) -> None:
         del module._modules[name]
 
 
+def _attribute_values(namespace: Mapping[str, Any]) -> list[Any]:
+    """The values of a model's attributes, with lists, tuples and dicts opened one level."""
+    out: list[Any] = []
+    for value in namespace.values():
+        if isinstance(value, (list, tuple)):
+            out.extend(value)
+        elif isinstance(value, Mapping):
+            out.extend(value.values())
+        else:
+            out.append(value)
+    return out
+
+
 def retrack_containers(model: Model) -> None:
     """Register again the lists and dicts of layers filled after they were assigned."""
     for name, value in list(model.__dict__.items()):
@@ -243,6 +256,24 @@ class SubclassAPI:
             if step.compiled_metrics.specs:
                 out.append(CompiledMetricsView(step))
         out.extend(self.__dict__.get("_tracked_metrics", {}).values())
+        return out
+
+    @property
+    def layers(self) -> list[Any]:
+        """The layers and models held as attributes (lists and dicts flattened), in order."""
+        from batchfit.models._model import Model
+
+        models = {id(v.module): v for v in _attribute_values(self.__dict__) if isinstance(v, Model)}
+        out: list[Any] = []
+        for child in self.module.children():
+            inner: list[nn.Module]
+            if isinstance(child, nn.ModuleDict):
+                inner = list(child.values())
+            elif isinstance(child, nn.ModuleList):
+                inner = list(child)
+            else:
+                inner = [child]
+            out.extend(models.get(id(module), module) for module in inner)
         return out
 
     @property
