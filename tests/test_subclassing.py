@@ -130,8 +130,15 @@ def test_metrics_property_trackers_reset_each_epoch() -> None:
 
 
 def test_custom_test_step_and_predict_step_are_used() -> None:
+    modes: list[bool] = []
+
     class Custom(MLP):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            modes.append(self.module.training)
+            return {}
+
         def test_step(self, data: Any) -> dict[str, Any]:
+            modes.append(self.module.training)
             x, y = data
             return {"max_error": (self(x, training=False) - y).abs().max()}
 
@@ -146,6 +153,8 @@ def test_custom_test_step_and_predict_step_are_used() -> None:
         {"max_error": float(np.abs(pred - y).max())}, rel=1e-6
     )
     np.testing.assert_allclose(model.predict(x, verbose=0), 2 * pred, rtol=1e-6)
+    model.fit(x, y, batch_size=30, epochs=2, validation_data=(x, y), verbose=0)
+    assert modes == [False, True, False, True, False]  # evaluate, then (train, validate) x 2
 
 
 class ActivityRegularization(layers.Layer):

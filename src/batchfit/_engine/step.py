@@ -200,13 +200,17 @@ class Step:
     # Keras does, `x`, `(x, y)` or `(x, y, sample_weight)`; what it returns (a
     # dict of tensors, or of dicts, which are flattened) is the logs, turned
     # into floats only when read. `fit` and `train_on_batch` both come here, so
-    # they run the same override. The update happens inside the user's code, so
+    # they run the same override. The model is in training mode for
+    # `train_step` and in inference mode for `test_step`. The update happens inside the user's code, so
     # a non-finite loss cannot be refused before it (NOTE [ Rejecting a
     # non-finite batch ]); a NaN "loss" in the returned logs still stops `fit`
     # at the end of the epoch (and at the batch with `TerminateOnNaN`).
     def _user_step(self, fn: Any, batch: TensorBatch) -> StepOutput:
         if not self.ready:
             self.build(batch)
+        training = fn is self.hooks.train_step  # layers called without `training` follow the
+        if self.module.training != training:  # mode of the step, as in the built-in math
+            self.module.train(training)
         data: Any = batch.x
         if batch.y is not None or batch.sample_weight is not None:
             data = (batch.x, batch.y)
