@@ -201,9 +201,10 @@ class Step:
     # dict of tensors, or of dicts, which are flattened) is the logs, turned
     # into floats only when read. `fit` and `train_on_batch` both come here, so
     # they run the same override. The model is in training mode for
-    # `train_step` and in inference mode for `test_step`. The update happens inside the user's code, so
-    # a non-finite loss cannot be refused before it (NOTE [ Rejecting a
-    # non-finite batch ]); a NaN "loss" in the returned logs still stops `fit`
+    # `train_step` and in inference mode for `test_step`. The update happens
+    # inside the user's code, so a non-finite loss cannot be refused before it
+    # (NOTE [ Rejecting a non-finite batch ]); a NaN "loss" in the returned logs
+    # still stops `fit`
     # at the end of the epoch (and at the batch with `TerminateOnNaN`).
     def _user_step(self, fn: Any, batch: TensorBatch) -> StepOutput:
         if not self.ready:
