@@ -204,8 +204,8 @@ class Step:
     # `train_step` and in inference mode for `test_step`. The update happens
     # inside the user's code, so a non-finite loss cannot be refused before it
     # (NOTE [ Rejecting a non-finite batch ]); a NaN "loss" in the returned logs
-    # still stops `fit`
-    # at the end of the epoch (and at the batch with `TerminateOnNaN`).
+    # still stops `fit` at the end of the epoch (and at the batch with
+    # `TerminateOnNaN`).
     def _user_step(self, fn: Any, batch: TensorBatch) -> StepOutput:
         if not self.ready:
             self.build(batch)
