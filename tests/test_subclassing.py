@@ -372,3 +372,19 @@ def test_compile_accepts_keras_keywords_without_changing_numbers() -> None:
     assert results[0] == results[1]
     with pytest.raises(ValueError, match="steps_per_execution must be a positive integer, got 0"):
         model.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
+
+
+def test_a_nan_loss_from_a_train_step_override_stops_fit() -> None:
+    """The update is the user's, so the NaN is caught in the logs (end of the epoch)."""
+
+    class Diverging(MLP):
+        def train_step(self, data: Any) -> dict[str, Any]:
+            return {"loss": torch.tensor(float("nan"))}
+
+    x, y = _data(16)
+    model = Diverging()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(FloatingPointError, match="loss is nan in epoch 1"):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert model.stop_training
