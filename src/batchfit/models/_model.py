@@ -140,7 +140,6 @@ class Model(Trainer, SubclassAPI, GraphSurface):
         loss: Any = None,
         metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         loss_weights: Sequence[float] | Mapping[str, float] | None = None,
-        *,
         weighted_metrics: Sequence[Any] | Mapping[str, Any] | None = None,
         *,
         run_eagerly: bool = False,
