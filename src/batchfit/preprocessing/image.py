@@ -40,8 +40,9 @@ from batchfit.transforms._image import (
     standardize_last,
     to_last,
 )
+from batchfit.utils._image import array_to_img, img_to_array, load_img, save_img
 
-__all__ = ["ImageDataGenerator"]
+__all__ = ["ImageDataGenerator", "array_to_img", "img_to_array", "load_img", "save_img"]
 
 
 class ImageDataGenerator(FlowMethods):
