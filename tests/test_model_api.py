@@ -358,18 +358,18 @@ def test_summary_counts_weights_as_keras(capsys):
     assert text.count("0 (unbuilt)") == 2 and "Total params: 0" in text
     norm = keras.layers.Normalization()
     norm.adapt(np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32))
+    bn = keras.layers.BatchNormalization()
     model = keras.Sequential(
-        [keras.Input((3,)), norm, keras.layers.Dense(5), keras.layers.BatchNormalization(),
-         keras.layers.Dense(1)]
-    )  # fmt: skip
+        [keras.Input((3,)), norm, keras.layers.Dense(5), bn, keras.layers.Dense(1)]
+    )
     text = model.summary()
     by_layer = {
         line.split()[0]: line.split()[-1]
         for line in text.splitlines()
-        if line.split() and line.split()[0] in ("normalization", "batch_normalization")
+        if line.split() and line.split()[0] in (norm.name, bn.name)
     }
-    assert by_layer["normalization"] == "7"  # mean 3 + variance 3 + count 1
-    assert by_layer["batch_normalization"] == "20"  # gamma, beta + moving mean, variance: 4 x 5
+    assert by_layer[norm.name] == "7"  # mean 3 + variance 3 + count 1
+    assert by_layer[bn.name] == "20"  # gamma, beta + moving mean, variance: 4 x 5
     # 7 + (15 + 5) + 20 + (5 + 1): Keras' totals for the same model
     assert "Total params: 53" in text
     assert "Trainable params: 36" in text and "Non-trainable params: 17" in text

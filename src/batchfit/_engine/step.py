@@ -435,14 +435,13 @@ class Step:
         if len(set(counts)) == 1 or opt is None or opt.torch_optimizer is None:
             return
         source = max(range(len(counts)), key=lambda r: (counts[r], r))  # DDP's choice too
-        state = [
-            value
-            for per_param in opt.torch_optimizer.state.values()
-            for value in per_param.values()
-            if isinstance(value, torch.Tensor)
-        ]
-        distributed.broadcast_(state, source)
+        distributed.broadcast_(opt.state_tensors(), source)
         opt.iterations = int(distributed.gather_objects(opt.iterations)[source])
+        # Keras' rules keep their step count (and Nadam's momentum product) per group
+        groups = opt.torch_optimizer.param_groups
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        for group, saved in zip(groups, distributed.gather_objects(settings)[source]):
+            group.update(saved)
 
     def to(self, device: torch.device) -> None:
         """Follow the module to `device`: metric sums, optimizer state, checks."""

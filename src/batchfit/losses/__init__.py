@@ -172,6 +172,9 @@ def get(identifier: str | Loss | nn.Module | Callable[..., torch.Tensor] | dict[
             config = dict(config["config"])
             config.pop("class_name", None)
         cls = _CLASS_NAMES.get(class_name)
+        if cls is None and class_name not in ("", "function"):
+            valid = ", ".join(sorted(_CLASS_NAMES))
+            raise ValueError(f"unknown loss class {class_name!r}; valid classes: {valid}")
         if cls is None:
             return get(str(config.get("name", "")))
         try:

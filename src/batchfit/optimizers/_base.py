@@ -260,6 +260,15 @@ class Optimizer(ApplyGradients):
         if self.global_clipnorm is not None:
             torch.nn.utils.clip_grad_norm_(grads, self.global_clipnorm)
 
+    def state_tensors(self) -> list[torch.Tensor]:
+        """Every state tensor, in a fixed order: the rule's slots, accumulated gradients,
+        moving averages (what a rank copies from another after uneven shards)."""
+        tensors = []
+        if self.torch_optimizer is not None:
+            for per_param in self.torch_optimizer.state.values():
+                tensors += [v for v in per_param.values() if isinstance(v, torch.Tensor)]
+        return [*tensors, *(self._accumulated or []), *(self._averages or [])]
+
     def state_dict(self) -> dict[str, Any]:
         """Everything to resume: torch state, step count, current rate."""
         state: dict[str, Any] = {
