@@ -422,7 +422,11 @@ def test_external_link_in_weights_is_refused(tmp_path):
 
 
 def test_legacy_h5_and_wrong_suffixes_give_clear_errors(tmp_path):
+    import h5py
+
     model = _branches()
+    with h5py.File(tmp_path / "old.h5", "w") as f:  # what Keras writes for model.save("x.h5")
+        f.attrs["model_config"] = "{}"
     with pytest.raises(ValueError, match=r"legacy HDF5 model files \(.h5\) are not read"):
         load_model(str(tmp_path / "old.h5"))
     with pytest.raises(ValueError, match=r"Keras weights files end in .weights.h5"):
@@ -430,6 +434,18 @@ def test_legacy_h5_and_wrong_suffixes_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match=r"no Keras layer class"):
         inp = keras.Input((3,))
         keras.Model(inp, inp * 2.0).save(str(tmp_path / "op.keras"))
+
+
+def test_model_saved_as_h5_round_trips_in_batchfit_format_with_a_warning(tmp_path):
+    """Keras programs `model.save("best_model.h5")` (ModelCheckpoint) and `load_model` it
+    (keras.io's timeseries classification); Keras 3 writes its legacy HDF5 there. batchfit
+    keeps the round trip in its own format and says Keras cannot open that file."""
+    model = _branches()
+    with pytest.warns(UserWarning, match="Keras cannot open it"):
+        model.save(str(tmp_path / "best.h5"))
+    back = load_model(str(tmp_path / "best.h5"))
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), back.predict(x, verbose=0))
 
 
 def test_keras2_style_h5_weights_round_trip_and_legacy_layout_is_refused(tmp_path):

@@ -388,3 +388,29 @@ def test_a_nan_loss_from_a_train_step_override_stops_fit() -> None:
         model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
     assert model.stop_training
+
+
+def test_a_layer_holding_a_sequential_trains_its_weights() -> None:
+    """keras.io's TransformerBlock keeps `self.ffn = keras.Sequential([...])`: its weights
+    belong to the layer (counted, given to the optimizer, changed by fit)."""
+    import batchfit as keras
+
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.ffn = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(2)])
+
+        def call(self, x):
+            return self.ffn(x)
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Block()(inputs))
+    assert model.count_params() == (3 * 4 + 4) + (4 * 2 + 2)
+    block = model.layers[-1]
+    assert isinstance(block.ffn, keras.Sequential)
+    before = [w.copy() for w in block.ffn.get_weights()]
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(16, 3)), rng.normal(size=(16, 2)), epochs=1, verbose=0)
+    after = block.ffn.get_weights()
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from batchfit import layers
-
 HERE = Path(__file__).parent
 
 
@@ -46,12 +44,6 @@ def test_keras2_imdb_lstm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert tuple(done["x_train"].shape) == (512, 80)
 
 
-_NO_POOLING = not hasattr(layers, "GlobalAveragePooling1D")
-_needs_pooling = pytest.mark.skipif(
-    _NO_POOLING, reason="needs layers.GlobalAveragePooling1D (1-D pooling layers)"
-)
-
-
 @pytest.fixture(scope="module")
 def transformer_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The transformer program's globals after one run (shared by the tests below)."""
@@ -62,7 +54,6 @@ def transformer_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
 
 
 @pytest.mark.slow
-@_needs_pooling
 def test_text_classification_with_transformer(transformer_program: dict[str, Any]) -> None:
     history = transformer_program["history"].history
     assert len(history["val_accuracy"]) == 2
@@ -76,11 +67,5 @@ def test_text_classification_with_transformer(transformer_program: dict[str, Any
 
 
 @pytest.mark.slow
-@_needs_pooling
-@pytest.mark.xfail(
-    strict=True,
-    reason="the keras.Sequential inside TransformerBlock is not a torch submodule of the "
-    "layer, so its 2,112 weights are neither counted nor trained (Model is not an nn.Module)",
-)
 def test_transformer_counts_keras_parameters(transformer_program: dict[str, Any]) -> None:
     assert transformer_program["model"].count_params() == 657_758  # Keras 3.15.1's count

@@ -44,6 +44,7 @@ def test_conv_autoencoder_denoising(
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*batchfit saves its own safetensors format")
 def test_timeseries_classification_from_scratch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,6 +57,7 @@ def test_timeseries_classification_from_scratch(
     # one; batchfit [0.41, 1.0, 0.59]). We assert the peak both reach.
     assert max(history["val_accuracy"]) > 0.9
     assert (tmp_path / "best_model.h5").is_file()  # ModelCheckpoint -> load_model round trip
+    assert (tmp_path / "model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # plot_model
     printed = capsys.readouterr().out
     assert "Test accuracy" in printed
     assert [type(layer).__name__ for layer in done["model"].layers].count("Conv1D") == 3

@@ -7,8 +7,7 @@
 # Changes, and nothing else: the import lines (tensorflow/keras -> batchfit; sklearn's
 # accuracy_score -> generated_timeseries.accuracy_score); the two FordA downloads
 # (`readucr(root_url + ...)`) replaced by generated series of the same shape (N, 500)
-# with labels in {-1, 1} (generated_timeseries.py: 320 train, 160 test); epochs 500 -> 3;
-# `keras.utils.plot_model(...)` commented out (batchfit has no plot_model yet).
+# with labels in {-1, 1} (generated_timeseries.py: 320 train, 160 test); epochs 500 -> 3.
 # Reference: the same program on the same generated data under Keras 3.15.1 (torch
 # backend, /work/keras-venv, numpy and torch seeds 0, benchmarks/keras_vision_programs.py):
 # val_accuracy [0.41, 0.64, 1.0], "Test accuracy 1.0"; batchfit: [0.41, 1.0, 0.59],
@@ -174,7 +173,7 @@ def make_model(input_shape):
 
 
 model = make_model(input_shape=x_train.shape[1:])
-# keras.utils.plot_model(model, show_shapes=True)
+keras.utils.plot_model(model, show_shapes=True)
 
 """
 ## Train the model

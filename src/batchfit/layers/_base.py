@@ -432,6 +432,17 @@ class Layer(nn.Module):
             params = self.__dict__.get("_parameters", {})
             for key in [k for k, v in params.items() if v is value and k != name]:
                 del params[key]
+        modules = self.__dict__.get("_modules")
+        if modules is not None and not isinstance(value, nn.Module):
+            modules.pop(name, None)
+            inner = _model_module(value)
+            if inner is not None:
+                # a batchfit model held by a layer (keras.io's TransformerBlock keeps its
+                # feed-forward `keras.Sequential` so): the attribute stays the model, its
+                # torch module becomes a submodule, so its weights count, train and move
+                object.__setattr__(self, name, value)
+                modules[name] = inner
+                return
         super().__setattr__(name, value)
 
     def get_build_config(self) -> dict[str, Any]:
@@ -439,6 +450,12 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def _model_module(value: Any) -> nn.Module | None:
+    """The torch module of a batchfit `Model` (which wraps one rather than being one)."""
+    module = getattr(value, "module", None) if callable(getattr(value, "fit", None)) else None
+    return module if isinstance(module, nn.Module) else None
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

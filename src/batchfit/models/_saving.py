@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,14 @@ def _legacy_h5(path: str) -> ValueError:
     )
 
 
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def _keras3_layout(path: str) -> bool:
     """Whether an .h5 file holds Keras 3's weights layout (a root `layers` group), as
     batchfit writes for `save_weights("x.h5")`, rather than Keras 2's legacy one."""
@@ -85,16 +94,20 @@ def save_model(model: Model, path: str) -> None:
     if kind is not None:
         from batchfit.models import _keras_archive
 
-        if kind != ".keras":
-            raise (
-                _legacy_h5(path)
-                if kind != ".weights.h5"
-                else ValueError(
-                    f"{path}: a .weights.h5 file holds weights only: use save_weights(), or .keras"
-                )
+        if kind == ".weights.h5":
+            raise ValueError(
+                f"{path}: a .weights.h5 file holds weights only: use save_weights(), or .keras"
             )
-        _keras_archive.save_keras_model(model, path)
-        return
+        if kind == ".keras":
+            _keras_archive.save_keras_model(model, path)
+            return
+        # Keras 3 still writes its legacy HDF5 for model.save("x.h5"), and Keras programs
+        # reload it with load_model: batchfit keeps the round trip with its own format
+        warnings.warn(
+            f"{path}: batchfit saves its own safetensors format under this name (Keras "
+            "cannot open it); save as .keras to exchange the model with Keras",
+            stacklevel=3,
+        )
     info = {
         "format": FORMAT_VERSION,
         "kind": "model",
@@ -126,10 +139,12 @@ def load_weights(model: Model, path: str) -> None:
     if kind is not None:
         from batchfit.models import _keras_archive
 
-        if kind not in (".weights.h5", ".keras") and not _keras3_layout(path):
+        if kind in (".weights.h5", ".keras") or _keras3_layout(path):
+            _keras_archive.load_keras_weights(model, path)
+            return
+        if _is_hdf5(path):
             raise _legacy_h5(path)
-        _keras_archive.load_keras_weights(model, path)
-        return
+        # else: batchfit's own file saved under an .h5 name (save_model), read below
     tensors, _ = _read(path)
     own = model.module.state_dict()
     missing = sorted(set(own) - set(tensors))
@@ -323,9 +338,10 @@ def load_model(
     if kind is not None:
         from batchfit.models import _keras_archive
 
-        if kind != ".keras":
-            raise _legacy_h5(path)
-        return _keras_archive.load_keras_model(path, custom_objects, compile, device)
+        if kind == ".keras":
+            return _keras_archive.load_keras_model(path, custom_objects, compile, device)
+        if kind == ".weights.h5" or _is_hdf5(path):
+            raise _legacy_h5(path)  # a Keras-written .h5; batchfit's own (above) loads below
     info, shapes = _read_header(path)
     config = info.get("model") or {}
     if not isinstance(config, dict):
