@@ -373,3 +373,29 @@ def test_summary_counts_weights_as_keras(capsys):
     # 7 + (15 + 5) + 20 + (5 + 1): Keras' totals for the same model
     assert "Total params: 53" in text
     assert "Trainable params: 36" in text and "Non-trainable params: 17" in text
+
+
+def test_keras2_generator_methods_run_fit_evaluate_predict_with_one_warning():
+    """Old tutorials call fit_generator/evaluate_generator/predict_generator (Keras 2)."""
+    from batchfit.models import _trainer
+
+    x, y = _xy(64)
+    a, b = _model(), _model()
+    b.set_weights(a.get_weights())
+
+    def batches():
+        for i in range(0, 64, 16):
+            yield x[i : i + 16], y[i : i + 16]
+
+    _trainer._warned.clear()
+    with pytest.warns(DeprecationWarning, match="fit_generator is Keras 2's name"):
+        a.fit_generator(batches(), steps_per_epoch=4, epochs=1, verbose=0)
+    b.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    with pytest.warns(DeprecationWarning, match="evaluate_generator"):
+        got = a.evaluate_generator(batches(), steps=4, verbose=0)
+    assert got == pytest.approx(a.evaluate(x, y, batch_size=16, verbose=0))
+    with pytest.warns(DeprecationWarning, match="predict_generator"):
+        pred = a.predict_generator((x[i : i + 16] for i in range(0, 64, 16)), steps=4, verbose=0)
+    np.testing.assert_array_equal(pred, a.predict(x, batch_size=16, verbose=0))

@@ -353,7 +353,10 @@ class Model(Trainer, SubclassAPI, GraphSurface):
         _weights.set_weights(self._module, weights)
 
     def count_params(self) -> int:
-        return sum(p.numel() for p in self._module.parameters())
+        """Every weight's size, trainable or not (moving statistics too), as Keras counts."""
+        from batchfit.models._summary import count_weights
+
+        return sum(count_weights(self._module))
 
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> str:
         """Print (and return) a table of layers, output shapes and parameter counts."""

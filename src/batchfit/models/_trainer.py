@@ -7,6 +7,7 @@ which only check arguments, build a source and hand it to `_engine.loop`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
     from batchfit.models import Model
 
 __all__ = ["Trainer"]
+
+_warned: set[str] = set()
+
+
+def _warn_keras2(old: str, new: str) -> None:
+    if old not in _warned:
+        _warned.add(old)
+        warnings.warn(
+            f"Model.{old} is Keras 2's name (Keras 3 removed it); it runs Model.{new}, "
+            f"which takes the same data: call {new} instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
 
 
 class Trainer:
@@ -172,6 +186,22 @@ class Trainer:
             result = output if distributed.is_main() else None
         cbs.call("on_predict_end", None)
         return result
+
+    # -- Keras 2 spellings ------------------------------------------------------------------
+    def fit_generator(self, generator: Any, *args: Any, **kwargs: Any) -> History:
+        """Keras 2's name for `fit` on a generator or Sequence (Keras 3 removed it)."""
+        _warn_keras2("fit_generator", "fit")
+        return self.fit(generator, *args, **kwargs)
+
+    def evaluate_generator(self, generator: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras 2's name for `evaluate` on a generator or Sequence."""
+        _warn_keras2("evaluate_generator", "evaluate")
+        return self.evaluate(generator, *args, **kwargs)
+
+    def predict_generator(self, generator: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras 2's name for `predict` on a generator or Sequence."""
+        _warn_keras2("predict_generator", "predict")
+        return self.predict(generator, *args, **kwargs)
 
     def _pass_callbacks(
         self,
