@@ -94,3 +94,24 @@ def test_empty_and_flat_directories_are_clear_errors(tmp_path: Path) -> None:
         bfd.images(tmp_path)
     with pytest.raises(FileNotFoundError):
         bfd.images(tmp_path / "missing")
+
+
+def test_directory_iterator_has_keras_surface(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keras' DirectoryIterator: the "Found" line, `it[i]`, `next()`, `samples`, `filenames`."""
+    root = _tree(tmp_path / "tree", corrupt=False)
+    it = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        str(root), target_size=(8, 8), batch_size=4, shuffle=False, class_mode="sparse"
+    )
+    files = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".png", ".jpg")
+    )
+    assert capsys.readouterr().out == f"Found {len(files)} images belonging to 2 classes.\n"
+    assert it.samples == len(files) and sorted(it.filenames) == files
+    assert len(it) == -(-len(files) // 4)
+    first = it[0]
+    np.testing.assert_array_equal(it[-1][1], it.classes[(len(it) - 1) * 4 :])
+    seen = [it.next() for _ in range(len(it) + 1)]  # runs on into the next epoch, as Keras
+    np.testing.assert_array_equal(seen[0][0], first[0])
+    np.testing.assert_array_equal(seen[-1][0], first[0])

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from batchfit.data._image_frame import ImageFrameSource
-from batchfit.data._images import ImageFolderSource, image_options
-from batchfit.preprocessing._flows import ArrayFlow
+from batchfit.data._images import image_options
+from batchfit.preprocessing._flows import ArrayFlow, DirectoryIterator
 
 if TYPE_CHECKING:
     from batchfit.transforms._image import ImageAugmentation
@@ -77,7 +77,7 @@ class FlowMethods:
         counts them in `source.bad_files`; the default raises naming the file.
         """
         self._refuse_saving(save_to_dir)
-        return ImageFolderSource(directory, **image_options(locals()), **self._augmenting())
+        return DirectoryIterator(directory, **image_options(locals()), **self._augmenting())
 
     def flow_from_dataframe(
         self,

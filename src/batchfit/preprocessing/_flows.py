@@ -8,14 +8,16 @@ from typing import Any
 
 import numpy as np
 
+from batchfit import distributed
 from batchfit.data import IndexedSource
 from batchfit.data._arrays import to_array
 from batchfit.data._base import Batch, check_batch_size
+from batchfit.data._images import ImageFolderSource
 from batchfit.data._indexed import BatchTransform
 from batchfit.preprocessing._fitting import check_images
 from batchfit.transforms._image import from_last, to_last
 
-__all__ = ["ArrayFlow", "KerasIteratorMixin"]
+__all__ = ["ArrayFlow", "DirectoryIterator", "KerasIteratorMixin"]
 
 
 class KerasIteratorMixin:
@@ -42,6 +44,14 @@ class KerasIteratorMixin:
     def next(self) -> Any:
         """Keras' `iterator.next()`: the next batch, moving on to the next epoch at the end."""
         return self.__next__()
+
+    def __getitem__(self, index: int) -> Batch:
+        """Batch `index` of the current epoch (Keras' `Sequence` access)."""
+        source: Any = self
+        count = source._num_batches()
+        if not -count <= index < count:
+            raise IndexError(f"batch index {index} out of range for {count} batches")
+        return source.batch_at(index % count)
 
     def on_epoch_end(self) -> None:
         """Keras' hook: the next iteration starts the following epoch."""
@@ -166,19 +176,32 @@ class ArrayFlow(KerasIteratorMixin, IndexedSource):
             return x  # Keras: flow(x) yields the images alone
         return (x, *batch[1:])
 
-    def __getitem__(self, index: int) -> Batch:
-        """Batch `index` of the current epoch (Keras' `Sequence` access)."""
-        count = self._num_batches()
-        if not -count <= index < count:
-            raise IndexError(f"batch index {index} out of range for {count} batches")
-        return self.batch_at(index % count)
-
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         super()._load_extra_state(state)
         self._next_iter = None
 
     def _on_shard(self) -> None:
         self._next_iter = None
+
+
+class DirectoryIterator(KerasIteratorMixin, ImageFolderSource):
+    """`flow_from_directory`'s batches with Keras' iterator surface: `it[i]`, `it.next()`,
+    `len(it)`, `samples`, `filenames`, and its "Found N images belonging to K classes." line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if distributed.is_main():
+            print(f"Found {self.samples} images belonging to {self.num_classes} classes.")
+
+    @property
+    def samples(self) -> int:
+        """Number of images (Keras' attribute)."""
+        return len(self.filepaths)
+
+    @property
+    def filenames(self) -> list[str]:
+        """Each image's path relative to the directory, as Keras lists them."""
+        return [os.path.relpath(p, self.directory) for p in self.filepaths]
 
 
 def _check_class_split(y: np.ndarray, cut: int) -> None:
