@@ -201,14 +201,13 @@ class KerasRMSprop(KerasRule):
             torch._foreach_lerp_(avg, grads, 1 - rho)
             torch._foreach_addcmul_(denom, avg, avg, value=-1)
         torch._foreach_sqrt_(denom)
-        increments = torch._foreach_mul(grads, lr)
-        torch._foreach_div_(increments, denom)
-        if momentum > 0:
-            ms = slots["momentum"]
-            torch._foreach_mul_(ms, momentum)
-            torch._foreach_add_(ms, increments)
-            increments = ms
-        torch._foreach_add_(params, increments, alpha=-1)
+        if momentum <= 0:
+            torch._foreach_addcdiv_(params, grads, denom, value=-lr)
+            return
+        ms = slots["momentum"]
+        torch._foreach_mul_(ms, momentum)
+        torch._foreach_addcdiv_(ms, grads, denom, value=lr)
+        torch._foreach_add_(params, ms, alpha=-1)
 
 
 class KerasAdagrad(KerasRule):
