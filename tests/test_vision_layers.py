@@ -713,3 +713,24 @@ def test_random_crop_is_one_random_window_per_batch_in_training_and_centred_othe
     top, left = (8 - crop_h) // 2, (9 - crop_w) // 2
     want = np_resize_bilinear(x.numpy()[:, top : top + crop_h, left : left + crop_w], 4, 5)
     np.testing.assert_allclose(layer(x, training=False).numpy(), want, rtol=1e-5, atol=1e-4)
+
+
+def test_activity_regularization_adds_keras_penalty_per_batch_row() -> None:
+    """Keras 3: the layer returns its input and adds (l1 sum|x| + l2 sum x^2) / batch size."""
+    import batchfit as keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    y = rng.normal(size=(8, 2)).astype(np.float32)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2), keras.layers.ActivityRegularization(0.01, 0.1)]
+    )
+    model.compile("sgd", "mse")
+    kernel, bias = model.get_weights()
+    out = x @ kernel + bias
+    expected = np.mean((out - y) ** 2) + (0.01 * np.abs(out).sum() + 0.1 * (out**2).sum()) / 8
+    loss = model.test_on_batch(x, y)
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), out, rtol=1e-5, atol=1e-6)
+    config = keras.layers.ActivityRegularization(0.5, 0.25).get_config()
+    assert config["l1"] == 0.5 and config["l2"] == 0.25

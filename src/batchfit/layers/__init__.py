@@ -65,6 +65,7 @@ from batchfit.layers._reshaping import (
     ZeroPadding2D,
 )
 from batchfit.layers._structural import (
+    ActivityRegularization,
     GaussianDropout,
     GaussianNoise,
     Identity,
@@ -117,6 +118,7 @@ __all__ = [
     "Conv1D",
     "Conv1DTranspose",
     "Conv2DTranspose",
+    "ActivityRegularization",
     "Convolution1D",
     "Convolution2DTranspose",
     "Cropping1D",

@@ -1,4 +1,5 @@
-"""Permute, RepeatVector, spatial/Gaussian dropout and noise, Identity and Lambda.
+"""Permute, RepeatVector, spatial/Gaussian dropout and noise, ActivityRegularization,
+Identity and Lambda.
 
 The random layers draw from torch's global generator while training (as
 `Dropout`), so `keras.utils.set_random_seed` makes them repeatable and a
@@ -17,6 +18,7 @@ import torch
 from batchfit.layers._base import Layer, Shape, register_layer
 
 __all__ = [
+    "ActivityRegularization",
     "GaussianDropout",
     "GaussianNoise",
     "Identity",
@@ -178,6 +180,35 @@ class Identity(Layer):
     def forward(self, x: Any) -> Any:
         self.built = True
         return x
+
+
+@register_layer
+class ActivityRegularization(Layer):
+    """Returns its input and adds `(l1 * sum|x| + l2 * sum x^2) / batch size` to the loss.
+
+    Keras 3 divides the activity penalty by the batch size (`Layer.__call__`), so its
+    strength does not depend on the batch size.
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if l1 < 0 or l2 < 0:
+            raise ValueError(f"{self.name}: l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.built = True
+        if self.l1 or self.l2:
+            penalty = x.new_zeros(())
+            if self.l1:
+                penalty = penalty + self.l1 * x.abs().sum()
+            if self.l2:
+                penalty = penalty + self.l2 * x.square().sum()
+            self.add_loss(penalty / x.shape[0] if x.dim() > 0 else penalty)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
 
 
 class Lambda(Layer):
