@@ -69,6 +69,18 @@ def keras_cosine(
     return decay(step - warmup_steps, warmup_target)
 
 
+def keras_cosine_restarts(
+    step, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0
+):
+    """SGDR walked period by period (Keras computes the period in closed form)."""
+    start, length, i = 0.0, float(first_decay_steps), 0
+    while step >= start + length:
+        start, length, i = start + length, length * t_mul, i + 1
+    fraction = (step - start) / length
+    cosine = 0.5 * m_mul**i * (1 + np.cos(np.pi * fraction))
+    return initial_learning_rate * ((1 - alpha) * cosine + alpha)
+
+
 SCHEDULE_CASES: list[tuple[type[schedules.LearningRateSchedule], Callable[..., float], dict]] = [
     (schedules.ExponentialDecay, keras_exponential, {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.5}),
     (schedules.ExponentialDecay, keras_exponential, {"initial_learning_rate": 0.1, "decay_steps": 7, "decay_rate": 0.5, "staircase": True}),
@@ -83,6 +95,9 @@ SCHEDULE_CASES: list[tuple[type[schedules.LearningRateSchedule], Callable[..., f
     (schedules.CosineDecay, keras_cosine, {"initial_learning_rate": 0.0, "decay_steps": 20, "warmup_target": 0.2, "warmup_steps": 8}),
     (schedules.CosineDecay, keras_cosine, {"initial_learning_rate": 0.01, "decay_steps": 20, "alpha": 0.05, "warmup_target": 0.2, "warmup_steps": 8}),
     (schedules.CosineDecay, keras_cosine, {"initial_learning_rate": 0.1, "decay_steps": 20, "warmup_steps": 8}),
+    (schedules.CosineDecayRestarts, keras_cosine_restarts, {"initial_learning_rate": 0.1, "first_decay_steps": 4}),
+    (schedules.CosineDecayRestarts, keras_cosine_restarts, {"initial_learning_rate": 0.1, "first_decay_steps": 5, "t_mul": 1.0, "m_mul": 0.5, "alpha": 0.1}),
+    (schedules.CosineDecayRestarts, keras_cosine_restarts, {"initial_learning_rate": 0.2, "first_decay_steps": 3, "t_mul": 1.5, "m_mul": 0.8}),
 ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "CosineDecay",
+    "CosineDecayRestarts",
     "deserialize",
     "serialize",
     "ExponentialDecay",
@@ -152,6 +153,44 @@ class CosineDecay(LearningRateSchedule):
         frac = min(step, self.decay_steps) / self.decay_steps
         cosine = 0.5 * (1.0 + math.cos(math.pi * frac))
         return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR; Keras 3 semantics).
+
+    The first period lasts `first_decay_steps`; each next one `t_mul` times longer
+    and starts `m_mul` times lower. Within a period the rate follows a cosine from
+    its start down to `alpha` times the initial rate's share (Keras' formula:
+    `lr * ((1 - alpha) * 0.5 * m_mul**i * (1 + cos(pi * fraction)) + alpha)`).
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        first_decay_steps: int,
+        t_mul: float = 2.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+        name: str = "SGDRDecay",
+    ) -> None:
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.first_decay_steps = _positive_steps(first_decay_steps, "first_decay_steps")
+        self.t_mul, self.m_mul, self.alpha = float(t_mul), float(m_mul), float(alpha)
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        fraction = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:
+            restart = math.floor(
+                math.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul)
+            )
+            done = (1.0 - self.t_mul**restart) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / self.t_mul**restart
+        cosine = 0.5 * self.m_mul**restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
