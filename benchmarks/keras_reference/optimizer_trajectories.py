@@ -50,6 +50,14 @@ CASES: dict[str, dict[str, object]] = {
     "Adadelta": {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-4},
     "Lion": {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9},
     "Lamb": {"learning_rate": 0.05, "epsilon": 1e-4},
+    "Ftrl": {
+        "learning_rate": 0.1,
+        "learning_rate_power": -0.7,
+        "l1_regularization_strength": 0.01,
+        "l2_regularization_strength": 0.02,
+        "l2_shrinkage_regularization_strength": 0.03,
+        "beta": 0.1,
+    },
     "Adam+accum": {"learning_rate": 0.05, "gradient_accumulation_steps": 3},
     "Adam+ema": {
         "learning_rate": 0.05,

@@ -22,6 +22,7 @@ from batchfit.optimizers._keras import (
     Adam,
     Adamax,
     AdamW,
+    Ftrl,
     Lamb,
     Lion,
     Nadam,
@@ -35,6 +36,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
     "Lamb",
     "Lion",
     "Nadam",
@@ -55,6 +57,7 @@ _BY_NAME: dict[str, type[Optimizer]] = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
     "adadelta": Adadelta,
+    "ftrl": Ftrl,
     "lion": Lion,
     "lamb": Lamb,
 }

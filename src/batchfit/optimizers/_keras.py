@@ -15,6 +15,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
     "Lamb",
     "Lion",
     "Nadam",
@@ -198,3 +199,35 @@ class Adadelta(_Keras):
         super().__init__(learning_rate, **kwargs)
         self._torch_kwargs = {"rho": rho, "epsilon": epsilon}
         self.rho, self.epsilon = rho, epsilon
+
+
+class Ftrl(_Keras):
+    """FTRL-proximal with Keras' arguments and defaults (`learning_rate_power=-0.5`)."""
+
+    torch_class = _rules.KerasFtrl
+
+    def __init__(
+        self,
+        learning_rate: Rate = 0.001,
+        learning_rate_power: float = -0.5,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        l2_shrinkage_regularization_strength: float = 0.0,
+        beta: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        settings = {
+            "learning_rate_power": learning_rate_power,
+            "initial_accumulator_value": initial_accumulator_value,
+            "l1_regularization_strength": l1_regularization_strength,
+            "l2_regularization_strength": l2_regularization_strength,
+            "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength,
+        }
+        for key, value in settings.items():
+            if key == "learning_rate_power" and value > 0:
+                raise ValueError(f"learning_rate_power must be <= 0, got {value}")
+            if key != "learning_rate_power" and value < 0:
+                raise ValueError(f"{key} must be >= 0, got {value}")
+        self._torch_kwargs = {**settings, "beta": float(beta)}

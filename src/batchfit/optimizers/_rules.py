@@ -31,6 +31,7 @@ __all__ = [
     "KerasAdagrad",
     "KerasAdam",
     "KerasAdamax",
+    "KerasFtrl",
     "KerasLamb",
     "KerasLion",
     "KerasNadam",
@@ -282,3 +283,22 @@ class KerasLamb(KerasRule):
         for p, u, wn, un in zip(params, updates, w_norms, u_norms):
             ratio = torch.where((wn > 0) & (un > 0), wn / un, torch.ones_like(wn))
             p.sub_(ratio * group["lr"] * u)
+
+
+class KerasFtrl(KerasRule):
+    """Follow-the-regularized-leader (McMahan et al. 2013) as Keras writes it."""
+
+    def initial_slots(self, group: dict[str, Any]) -> dict[str, float]:
+        return {"accumulator": group["initial_accumulator_value"], "linear": 0.0}
+
+    def update(self, group, step, params, grads, slots):
+        lr, power = group["lr"], -group["learning_rate_power"]
+        l1 = group["l1_regularization_strength"]
+        l2 = group["l2_regularization_strength"] + group["beta"] / (2.0 * lr)
+        shrinkage = group["l2_shrinkage_regularization_strength"]
+        for w, g, acc, linear in zip(params, grads, slots["accumulator"], slots["linear"]):
+            new_acc = acc + g * g
+            linear.add_(g + 2 * shrinkage * w - (new_acc.pow(power) - acc.pow(power)) / lr * w)
+            quadratic = new_acc.pow(power) / lr + 2 * l2
+            w.copy_((linear.clamp(-l1, l1) - linear) / quadratic)
+            acc.copy_(new_acc)
