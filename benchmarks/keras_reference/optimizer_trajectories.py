@@ -50,6 +50,8 @@ CASES: dict[str, dict[str, object]] = {
     "Adadelta": {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-4},
     "Lion": {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9},
     "Lamb": {"learning_rate": 0.05, "epsilon": 1e-4},
+    "Adafactor": {"learning_rate": 0.05, "clip_threshold": 0.5},
+    "Adafactor+const": {"learning_rate": 0.05, "relative_step": False, "epsilon_2": 0.01},
     "Ftrl": {
         "learning_rate": 0.1,
         "learning_rate_power": -0.7,

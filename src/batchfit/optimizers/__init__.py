@@ -18,6 +18,7 @@ from batchfit.optimizers._base import Optimizer
 from batchfit.optimizers._keras import (
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -32,6 +33,7 @@ from batchfit.optimizers._keras import (
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -57,6 +59,7 @@ _BY_NAME: dict[str, type[Optimizer]] = {
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
     "adadelta": Adadelta,
+    "adafactor": Adafactor,
     "ftrl": Ftrl,
     "lion": Lion,
     "lamb": Lamb,

@@ -11,6 +11,7 @@ from batchfit.optimizers.schedules import LearningRateSchedule
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -231,3 +232,33 @@ class Ftrl(_Keras):
             if key != "learning_rate_power" and value < 0:
                 raise ValueError(f"{key} must be >= 0, got {value}")
         self._torch_kwargs = {**settings, "beta": float(beta)}
+
+
+class Adafactor(_Keras):
+    """Adafactor with Keras' arguments and defaults (`relative_step=True`)."""
+
+    torch_class = _rules.KerasAdafactor
+
+    def __init__(
+        self,
+        learning_rate: Rate = 0.001,
+        beta_2_decay: float = -0.8,
+        epsilon_1: float = 1e-30,
+        epsilon_2: float = 1e-3,
+        clip_threshold: float = 1.0,
+        relative_step: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.relative_step = bool(relative_step)
+        self._torch_kwargs = {
+            "beta_2_decay": beta_2_decay,
+            "epsilon_1": epsilon_1,
+            "epsilon_2": epsilon_2,
+            "clip_threshold": clip_threshold,
+            # Keras caps a constant rate by 1/sqrt(step), never a schedule's
+            "relative_step": self.relative_step and self._schedule is None,
+        }
+
+    def _keras_config(self) -> dict[str, Any]:
+        return {**self._torch_kwargs, "relative_step": self.relative_step}

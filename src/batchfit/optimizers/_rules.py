@@ -28,6 +28,7 @@ import torch
 
 __all__ = [
     "KerasAdadelta",
+    "KerasAdafactor",
     "KerasAdagrad",
     "KerasAdam",
     "KerasAdamax",
@@ -302,3 +303,40 @@ class KerasFtrl(KerasRule):
             quadratic = new_acc.pow(power) / lr + 2 * l2
             w.copy_((linear.clamp(-l1, l1) - linear) / quadratic)
             acc.copy_(new_acc)
+
+
+class KerasAdafactor(KerasRule):
+    """Adafactor (Shazeer & Stern 2018) as Keras writes it: factored second moments for
+    weights of rank 2 or more, a relative step size and update clipping."""
+
+    def _slot_lists(self, params: Tensors, group: dict[str, Any]) -> dict[str, Tensors]:
+        lists: dict[str, Tensors] = {"v": [], "r": [], "c": []}
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["v"] = torch.zeros_like(p)
+                factored = p.dim() >= 2
+                state["r"] = p.new_zeros(p.shape[:-1] if factored else ())
+                state["c"] = p.new_zeros((*p.shape[:-2], p.shape[-1]) if factored else ())
+            for name in lists:
+                lists[name].append(state[name])
+        return lists
+
+    def update(self, group, step, params, grads, slots):
+        lr = group["lr"]
+        if group["relative_step"]:
+            lr = min(lr, 1.0 / math.sqrt(step))
+        rho = min(lr, 1.0 / math.sqrt(step))
+        beta = 1.0 - step ** group["beta_2_decay"]
+        for w, g, v, r, c in zip(params, grads, slots["v"], slots["r"], slots["c"]):
+            alpha = max(group["epsilon_2"], float(w.square().mean().sqrt())) * rho
+            square = g * g + group["epsilon_1"]
+            if w.dim() >= 2:
+                r.mul_(beta).add_(square.mean(-1), alpha=1 - beta)
+                c.mul_(beta).add_(square.mean(-2), alpha=1 - beta)
+                v.copy_((r / r.mean(-1, keepdim=True)).unsqueeze(-1) * c.unsqueeze(-2))
+            else:
+                v.mul_(beta).add_(square, alpha=1 - beta)
+            u = g / v.sqrt()
+            u = u / max(1.0, float(u.square().mean().sqrt()) / group["clip_threshold"])
+            w.sub_(alpha * u)
