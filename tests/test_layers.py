@@ -202,3 +202,44 @@ def test_small_cnn_trains_end_to_end():
     history = model.fit(x, y, batch_size=16, epochs=10, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["accuracy"][-1] > 0.8
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_weight_and_activity_regularizers_join_the_loss_as_keras(kind: str) -> None:
+    """Keras 3: loss = compiled loss + l2 * sum(kernel^2) + l1 * sum(|bias|)
+    + activity penalty / batch size; saved and reloaded with the model."""
+    import batchfit as keras
+    from batchfit import regularizers
+
+    rng = np.random.default_rng(0)
+    if kind == "dense":
+        x = rng.normal(size=(6, 3)).astype(np.float32)
+        layer = keras.layers.Dense(
+            2, kernel_regularizer=regularizers.l2(0.1), bias_regularizer=regularizers.l1(0.05),
+            activity_regularizer="l2", bias_initializer="ones",
+        )  # fmt: skip
+        inputs = keras.Input((3,))
+    else:
+        x = rng.normal(size=(6, 5, 5, 2)).astype(np.float32)
+        layer = keras.layers.Conv2D(
+            2, 3, kernel_regularizer=regularizers.l2(0.1), bias_regularizer=regularizers.l1(0.05),
+            activity_regularizer="l2", bias_initializer="ones",
+        )  # fmt: skip
+        inputs = keras.Input((5, 5, 2))
+    model = keras.Model(inputs, layer(inputs))
+    model.compile("sgd", "mse")
+    out = model.predict(x, verbose=0)
+    y = np.zeros_like(out)
+    kernel, bias = layer.get_weights()
+    expected = (
+        np.mean(out**2)
+        + 0.1 * np.sum(kernel.astype(np.float64) ** 2)
+        + 0.05 * np.sum(np.abs(bias))
+        + 0.01 * np.sum(out.astype(np.float64) ** 2) / len(x)  # "l2" is L2(0.01)
+    )
+    assert model.test_on_batch(x, y) == pytest.approx(expected, rel=1e-5)
+    config = layer.get_config()
+    assert config["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.1}}
+    rebuilt = type(layer)(**{k: v for k, v in config.items() if k != "name"})
+    assert rebuilt.kernel_regularizer.l2 == pytest.approx(0.1)
+    assert rebuilt.bias_regularizer.l1 == pytest.approx(0.05)

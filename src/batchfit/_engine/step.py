@@ -402,6 +402,8 @@ class Step:
 
     def _forward(self, x: Any, module: nn.Module | None = None) -> Any:
         module = module if module is not None else self.forward_module
+        if self.hooks.clear_losses is not None:
+            self.hooks.clear_losses()
         if isinstance(x, (list, tuple)):
             return module(*x)
         return module(x)
@@ -493,7 +495,9 @@ class UserHooks:
 
     `train_step`/`test_step`/`predict_step` are its overrides (NOTE [ A user's
     train_step ]); `compute_loss(x, y, y_pred, sample_weight, training)` its own
-    loss; `added_losses()` the `add_loss` losses of the last forward pass;
+    loss; `added_losses()` the `add_loss` losses of the last forward pass, and
+    `clear_losses()` forgets them before the next (built-in layers, which do not
+    count their calls, rely on it);
     `reset_metrics()` resets the metrics its `metrics` property lists;
     `can_forward` is False for a model without `call` (a GAN's outer model).
     """
@@ -501,6 +505,7 @@ class UserHooks:
     __slots__ = (
         "added_losses",
         "can_forward",
+        "clear_losses",
         "compute_loss",
         "predict_step",
         "reset_metrics",
@@ -514,6 +519,7 @@ class UserHooks:
         self.predict_step: Any = None
         self.compute_loss: Any = None
         self.added_losses: Any = None
+        self.clear_losses: Any = None
         self.reset_metrics: Any = None
         self.can_forward = True
 

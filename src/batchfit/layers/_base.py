@@ -129,6 +129,65 @@ def collect_losses(module: nn.Module) -> list[torch.Tensor]:
     return out
 
 
+class Regularized:
+    """Keras' `kernel_regularizer`, `bias_regularizer` and `activity_regularizer` for a
+    built-in layer with `kernel`/`bias` weights (Dense, Conv2D).
+
+    Weight penalties join `layer.losses` through `_weight_regularizers` (as
+    `add_weight(regularizer=...)` does); the activity penalty is added per call,
+    divided by the batch size as Keras 3's `Layer.__call__` does.
+    """
+
+    kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+    activity_regularizer: Any = None
+    #: how the stored kernel maps to Keras' layout (Dense stores it transposed)
+    _keras_kernel: Any = None
+
+    def _set_regularizers(self, kernel: Any, bias: Any, activity: Any) -> None:
+        from batchfit import regularizers
+
+        self.kernel_regularizer = regularizers.get(kernel)
+        self.bias_regularizer = regularizers.get(bias)
+        self.activity_regularizer = regularizers.get(activity)
+        if self.kernel_regularizer or self.bias_regularizer or self.activity_regularizer:
+            losses_used[0] = True
+
+    def _register_weight_penalties(self) -> None:
+        layer: Any = self
+        penalties = layer.__dict__.setdefault("_weight_regularizers", [])
+        penalties.clear()
+        if self.kernel_regularizer is not None:
+            to_keras = self._keras_kernel or (lambda w: w)
+            penalty = self.kernel_regularizer
+            penalties.append((layer.kernel, lambda w: penalty(to_keras(w))))
+        if self.bias_regularizer is not None and getattr(layer, "bias", None) is not None:
+            penalties.append((layer.bias, self.bias_regularizer))
+
+    def _activity_penalty(self, y: torch.Tensor) -> None:
+        penalty = self.activity_regularizer(y)
+        layer: Any = self
+        layer.add_loss(penalty / y.shape[0] if y.dim() > 0 else penalty)
+
+    def _regularizer_config(self) -> dict[str, Any]:
+        return {
+            name: _serialize_regularizer(getattr(self, name), getattr(self, "name", ""))
+            for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+        }
+
+
+def _serialize_regularizer(value: Any, layer: str) -> Any:
+    if value is None:
+        return None
+    get_config = getattr(value, "get_config", None)
+    if get_config is None:
+        raise ValueError(
+            f"layer {layer!r}: a regularizer given as a function cannot be saved (it is "
+            "code); use keras.regularizers.L1/L2/L1L2, or a Regularizer class with get_config"
+        )
+    return {"class_name": type(value).__name__, "config": get_config()}
+
+
 class outermost_call:
     """Count a user layer's or model's call; the outermost one clears old added losses."""
 

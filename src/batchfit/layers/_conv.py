@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from batchfit import activations, initializers
-from batchfit.layers._base import Layer, Shape, register_layer
+from batchfit.layers._base import Layer, Regularized, Shape, register_layer
 
 __all__ = [
     "AveragePooling2D",
@@ -75,8 +75,11 @@ def _check_rank4(layer: Layer, input_shape: Shape) -> None:
 
 
 @register_layer
-class Conv2D(Layer):
+class Conv2D(Regularized, Layer):
     """2-D convolution over channels-last images.
+
+    `kernel_regularizer`, `bias_regularizer` and `activity_regularizer` take Keras
+    regularizers, added to the training loss.
 
     Args:
         filters: output channels.
@@ -86,6 +89,10 @@ class Conv2D(Layer):
         dilation_rate: int or pair.
         activation: Keras activation name or callable.
     """
+
+    @staticmethod
+    def _keras_kernel(w: torch.Tensor) -> torch.Tensor:
+        return w.permute(2, 3, 1, 0)  # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
 
     def __init__(
         self,
@@ -99,9 +106,13 @@ class Conv2D(Layer):
         use_bias: bool = True,
         kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{self.name}: only data_format='channels_last' is supported")
         self.filters = int(filters)
@@ -132,9 +143,16 @@ class Conv2D(Layer):
             bias = torch.empty(self.filters)
             initializers.get(self.bias_initializer)(bias, fan_in, fan_out)
             self.bias = nn.Parameter(bias)
+        self._register_weight_penalties()
         super().build(input_shape)
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._convolve(x)
+        if self.activity_regularizer is not None:
+            self._activity_penalty(y)
+        return y
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(
                 f"{self.name}: expected channels-last images (batch, height, width, channels), "
@@ -179,6 +197,7 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
+            **self._regularizer_config(),
         }
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from batchfit import activations, initializers
-from batchfit.layers._base import Layer, Shape, register_layer
+from batchfit.layers._base import Layer, Regularized, Shape, register_layer
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Reshape"]
 
@@ -38,7 +38,7 @@ def Input(shape: Sequence[int | None], name: str | None = None, **kwargs: Any) -
 
 
 @register_layer
-class Dense(Layer):
+class Dense(Regularized, Layer):
     """Densely connected layer `activation(x @ kernel + bias)`.
 
     `get_weights()` gives the kernel in Keras layout `(input_dim, units)`; the
@@ -51,7 +51,11 @@ class Dense(Layer):
         activation: Keras activation name or callable; None is linear.
         use_bias: add a bias vector.
         kernel_initializer, bias_initializer: Keras initialiser names.
+        kernel_regularizer, bias_regularizer, activity_regularizer: Keras regularizers
+            (`keras.regularizers.l2(0.01)`, "l2", ...), added to the training loss.
     """
+
+    _keras_kernel = staticmethod(torch.t)
 
     def __init__(
         self,
@@ -60,9 +64,13 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"{self.name}: units must be a positive integer, got {units!r}")
         self.units = units
@@ -86,11 +94,15 @@ class Dense(Layer):
             bias = torch.empty(self.units)
             initializers.get(self.bias_initializer)(bias, in_features, self.units)
             self.bias = nn.Parameter(bias)
+        self._register_weight_penalties()
         super().build(input_shape)
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         y = F.linear(x, self.kernel, self.bias)
-        return y if self.activation is None else self.activation(y)
+        y = y if self.activation is None else self.activation(y)
+        if self.activity_regularizer is not None:
+            self._activity_penalty(y)
+        return y
 
     def get_weights(self) -> list[np.ndarray]:
         """Kernel in Keras layout `(input_dim, units)`, then the bias."""
@@ -113,6 +125,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
+            **self._regularizer_config(),
         }
 
 

@@ -301,7 +301,7 @@ class SubclassAPI:
 
     def _install_hooks(self, step: Step) -> None:
         """Hand the step this model's overrides, added losses and metrics (at compile)."""
-        from batchfit.layers._base import collect_losses, losses_used
+        from batchfit.layers._base import clear_losses, collect_losses, losses_used
 
         hooks = step.hooks
         hooks.train_step = self._overridden("train_step")
@@ -313,6 +313,7 @@ class SubclassAPI:
             )
         module = self.module
         hooks.added_losses = lambda: collect_losses(module) if losses_used[0] else ()
+        hooks.clear_losses = lambda: clear_losses(module) if losses_used[0] else None
         hooks.can_forward = not isinstance(module, SubclassModule) or hasattr(type(self), "call")
         if type(self).metrics is not SubclassAPI.metrics or self.__dict__.get("_tracked_metrics"):
             hooks.reset_metrics = self._reset_own_metrics
