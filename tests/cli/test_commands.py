@@ -9,8 +9,18 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from batchfit.cli.split import row_hash_unit
 from tests.cli.conftest import COLUMNS, run_cli, table
+
+
+def table_key(x: np.ndarray, y: np.ndarray, names: list[str]) -> np.ndarray:
+    """The split key the command gives rows read from a CSV: a hash of the typed cells."""
+    import polars as pl
+
+    from batchfit.data._table import _row_key
+
+    typed = {n: pl.Series(n, x[:, j].astype(np.float64)) for j, n in enumerate(names[:-1])}
+    typed[names[-1]] = pl.Series(names[-1], y.astype(np.float64))
+    return _row_key(typed, names)
 
 
 def test_version_and_help() -> None:
@@ -49,7 +59,9 @@ def test_fit_evaluate_predict_csv(datadir: Path, tmp_path: Path) -> None:
     parts = [table(1500, 0), table(1500, 1)]
     x = np.concatenate([np.stack([p[c] for c in COLUMNS[:3]], 1) for p in parts]).astype(np.float32)
     y = np.concatenate([p["price"] for p in parts]).astype(np.float32)
-    train = row_hash_unit(x, y) >= 0.2
+    x64 = np.concatenate([np.stack([p[c] for c in COLUMNS[:3]], 1) for p in parts])
+    y64 = np.concatenate([p["price"] for p in parts])
+    train = table_key(x64, y64, [*COLUMNS[:3], "price"]) >= 0.2
     assert run["train_rows_per_epoch"] == train.sum() and run["validation_rows"] == (~train).sum()
     stats = run["normalization"]["features"]
     np.testing.assert_allclose(stats["mean"], x[train].astype(np.float64).mean(0), rtol=1e-6)

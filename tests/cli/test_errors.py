@@ -69,7 +69,7 @@ def test_failures_exit_1(datadir: Path, tmp_path: Path) -> None:
         ),
         (["fit", csv, *base], ["--target"]),
         (["fit", str(bad_row), "--target", "price", *base], ["bad.csv line 3", "rooms", "oops"]),
-        (["fit", str(text_column), "--target", "price", *base], ["city", "text.csv"]),
+        (["fit", str(text_column), "--target", "price", *base], ["--target", "one value"]),
         (["fit", str(tmp_path / "notes.txt"), "--target", "price", *base], ["notes.txt"]),
         (["evaluate", str(tmp_path), csv], ["run.json", str(tmp_path)]),
     ]

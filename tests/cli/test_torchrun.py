@@ -97,10 +97,10 @@ def test_fit_writes_what_one_process_writes(runs: dict) -> None:
     assert two.returncode == 0, why(two)
     assert one.returncode == 0, one.stderr
     assert listing(root / "two") == listing(root / "one") == [
-        "history.csv", "history.png", "model.safetensors", "run.json",
+        "history.csv", "history.png", "model.safetensors", "run.json", "table.json",
     ]  # fmt: skip  # the per-rank backups are gone
     assert not list(runs["cwd"].iterdir())  # nothing written anywhere else
-    for line in ("Computing normalisation", "Training on", "Epoch 1/2:", "Epoch 2/2:", "Final:"):
+    for line in ("Reading the table", "Training on", "Epoch 1/2:", "Epoch 2/2:", "Final:"):
         assert two.stdout.count(line) == 1, (line, two.stdout)  # rank 0 alone prints
     assert "2 processes" in two.stdout
     assert "batchfit: error" not in two.stderr
@@ -122,6 +122,16 @@ def test_fit_writes_what_one_process_writes(runs: dict) -> None:
     assert len(history) == EPOCHS + 1 and history[0] == "epoch,loss,mae,val_loss,val_mae"
 
 
+def table_source(run_dir: Path, files: list[str], **options: Any) -> Any:
+    """A source reading `files` as the run's table, as the command's `_split` builds it."""
+    from batchfit.cli.data import open_source
+    from batchfit.cli.settings import FitSettings
+    from batchfit.cli.table import read_table, table_rows
+
+    rows = table_rows(read_table(run_dir), ["price"], FitSettings(), with_key=True)
+    return open_source(files, ["price"], FEATURES, table=rows, **options)
+
+
 def _reference_model(runs: dict) -> Any:
     """The same training in one process: each step on both ranks' batches of that step.
 
@@ -134,7 +144,6 @@ def _reference_model(runs: dict) -> Any:
     import torch
 
     from batchfit import optimizers
-    from batchfit.cli.data import open_source
     from batchfit.cli.model_spec import build_model
     from batchfit.cli.split import RowSplit
     from batchfit.layers import Normalization
@@ -145,10 +154,10 @@ def _reference_model(runs: dict) -> Any:
     for epoch in range(EPOCHS):
         per_rank = []
         for rank in range(2):
-            inner = open_source(
-                files, ["price"], FEATURES, batch_size=BATCH, shuffle_buffer=SHUFFLE, seed=SEED
+            inner = table_source(
+                runs["root"] / "two", files, batch_size=BATCH, shuffle_buffer=SHUFFLE, seed=SEED
             )
-            shard = RowSplit(inner, SPLIT, "train").shard(rank, 2)
+            shard = RowSplit(inner, SPLIT, "train", keyed=True).shard(rank, 2)
             shard.set_epoch(epoch)
             per_rank.append([tuple(np.array(part) for part in batch) for batch in shard])
         for i in range(max(map(len, per_rank))):
@@ -215,7 +224,6 @@ def test_files_of_different_sizes_finish_like_the_replay(tmp_path: Path) -> None
 
 
 def test_evaluate_under_torchrun_equals_one_process(runs: dict) -> None:
-    from batchfit.cli.data import open_source
     from batchfit.cli.split import RowSplit
     from batchfit.models import load_model
 
@@ -232,7 +240,7 @@ def test_evaluate_under_torchrun_equals_one_process(runs: dict) -> None:
     # fit's last validation (2 ranks) is one process's evaluation of the saved model
     model = load_model(str(root / "two" / "model.safetensors"))
     validation = RowSplit(
-        open_source(files, ["price"], FEATURES, batch_size=500), SPLIT, "validation"
+        table_source(root / "two", files, batch_size=500), SPLIT, "validation", keyed=True
     )
     values = model.evaluate(validation, verbose=0, return_dict=True)
     np.testing.assert_allclose(values["loss"], run["final"]["val_loss"], rtol=1e-5)

@@ -135,8 +135,13 @@ def open_source(
     shuffle_buffer: int = 0,
     seed: int = 0,
     prefetch: int = 2,
+    table: Any = None,
 ) -> Source:
-    """A streaming `batchfit.data.csv` or `.parquet` source, chosen by file extension."""
+    """A streaming `batchfit.data.csv` or `.parquet` source, chosen by file extension.
+
+    `table` (a `TableRows`) reads the files as a raw table (NOTE [ Encoding a
+    raw table ] in `batchfit/data/_table.py`).
+    """
     import batchfit as bf
 
     kind = file_kind(files[0], "data")
@@ -149,6 +154,8 @@ def open_source(
         "seed": seed,
         "prefetch": prefetch,
     }
+    if table is not None:
+        options["table"] = table
     if kind == "csv":
         if files[0].lower().endswith(".tsv"):
             options["delimiter"] = "\t"

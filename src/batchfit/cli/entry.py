@@ -21,6 +21,14 @@ _FIT_EPILOG = """\
 Files are streamed (never loaded whole): CSV (.csv, .csv.gz, .tsv) through
 batchfit.data.csv, Parquet (.parquet) through batchfit.data.parquet.
 
+Tables as they come: one streamed pass finds each column's kind (numbers,
+booleans, dates, strings, missing cells spelled as pandas reads them) and its
+statistics. Strings are one-hot encoded, dates split into numeric parts,
+missing cells imputed with a missing-indicator column; constant and empty
+columns are dropped. A string, boolean or small-integer target is
+classification (labels in, labels out). The encoding is saved as
+OUT/table.json and used again by evaluate and predict.
+
 Validation: --validation-split F holds out a fraction F of the rows, chosen by
 a hash of each row's values, so the split is the same every epoch and on every
 re-run, whatever the file order, batch size or shuffling, and duplicate rows
@@ -34,7 +42,8 @@ and ends with the model an uninterrupted run would give.
 --config run.toml takes the same settings from a file (keys are the flag names:
 batch_size = 256, metrics = ["mae"], data = ["houses/*.csv"]); flags override it.
 
-Writes OUT/model.safetensors, OUT/history.csv, OUT/history.png and OUT/run.json.
+Writes OUT/model.safetensors, OUT/table.json, OUT/history.csv, OUT/history.png
+and OUT/run.json (and OUT/best.safetensors with --checkpoint-best).
 """
 
 
@@ -69,9 +78,14 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
         "--model",
         help='layers, e.g. "dense:64:relu,dropout:0.1,dense:1" '
         "(dense:UNITS[:ACTIVATION], dropout:RATE, batchnorm, activation:NAME); "
-        'default "dense:64:relu,dense:64:relu,dense:1"',
+        'default "dense:64:relu,dense:64:relu" and the output the target calls for '
+        "(dense:1; dense:1:sigmoid for two classes; dense:K:softmax for K classes)",
     )
-    p.add_argument("--loss", help="Keras loss name (default mse)")
+    p.add_argument(
+        "--loss",
+        help="Keras loss name (default mse; binary_crossentropy or "
+        "sparse_categorical_crossentropy for labels)",
+    )
     p.add_argument("--metrics", help="comma-separated Keras metric names, e.g. mae,rmse")
     p.add_argument("--optimizer", help="Keras optimizer name (default adam)")
     p.add_argument("--learning-rate", type=float, help="optimizer learning rate")
@@ -89,15 +103,58 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="standardise features with a Normalization layer adapted in one streamed pass",
+        help="standardise numeric features with a Normalization layer (default on; "
+        "the statistics come from the one streamed pass over the training rows)",
     )
     p.add_argument(
         "--normalize-target",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="learn a standardised target; an inverted Normalization layer maps predictions "
-        "back to the target's units (for regression)",
+        "back to the target's units (regression; default on)",
     )
+    p.add_argument(
+        "--task",
+        choices=("auto", "regression", "classification"),
+        help="auto (default): labels (strings, booleans, integers with at most 10 values) "
+        "are classification, other numbers regression",
+    )
+    p.add_argument(
+        "--on-bad-rows",
+        choices=("error", "skip"),
+        help="a row with a cell that does not fit its column (a word in a number column, "
+        "a wrong field count): stop with its line (default) or skip and count it",
+    )
+    p.add_argument(
+        "--on-missing",
+        choices=("impute", "skip", "error"),
+        help="a missing feature cell (empty, NA, NaN, null, ...): impute the training mean "
+        "plus a missing-indicator column (default), skip the row, or stop",
+    )
+    p.add_argument(
+        "--max-categories",
+        type=int,
+        help="one-hot columns per string column at most (default 100; more values are hashed)",
+    )
+    p.add_argument(
+        "--min-category-count",
+        type=int,
+        help="rarer values share the <other> slot (default 5)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better val_loss (or loss), "
+        "restoring the best weights",
+    )
+    p.add_argument(
+        "--checkpoint-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the best epoch's model as best.safetensors in the run directory",
+    )
+    p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs to DIR")
     p.add_argument("--out", help="run directory (required)")
     p.add_argument("--backup-every", type=int, help="batches between backups (default 1000)")
     p.add_argument("--config", help="TOML file of settings (flags override it)")
@@ -156,13 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "predict",
-        help="stream predictions to a Parquet file",
+        help="stream predictions to a CSV or Parquet file",
         description="Predict with the model in RUN_DIR on DATA, streaming to --output "
-        "(one column <target>_pred per target, rows in file order).",
+        "(rows in file order: the --keep columns, <target>_pred per target, and for "
+        "classification the label in <target>_pred plus one probability column per class).",
     )
     pr.add_argument("run_dir", metavar="RUN_DIR")
     pr.add_argument("data", nargs="+", metavar="DATA")
-    pr.add_argument("--output", required=True, help="Parquet file to write (e.g. preds.parquet)")
+    pr.add_argument(
+        "--output", required=True, help="file to write: .csv or .parquet (by its extension)"
+    )
+    pr.add_argument(
+        "--keep", help="input columns copied into the predictions (e.g. id), comma-separated"
+    )
     pr.add_argument("--batch-size", type=_positive_int, default=4096, help="rows per batch")
     _add_threads(pr)
 
@@ -253,7 +316,10 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         return use.evaluate_command(Path(args.run_dir), args.data, args.batch_size, args.subset)
     if args.command == "predict":
-        return use.predict_command(Path(args.run_dir), args.data, args.output, args.batch_size)
+        keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
+        return use.predict_command(
+            Path(args.run_dir), args.data, args.output, args.batch_size, keep=keep
+        )
     from batchfit.cli.demo import run_demo
 
     return run_demo(rows=args.rows, out=Path(args.out), epochs=args.epochs, quiet=args.quiet)

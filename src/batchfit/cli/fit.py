@@ -37,16 +37,15 @@ from batchfit.cli.data import (
     train_rows_estimate,
 )
 from batchfit.cli.errors import CliError
-from batchfit.cli.model_spec import build_model
+from batchfit.cli.model_spec import build_model, choose_head
 from batchfit.cli.progress import RowProgress
 from batchfit.cli.run_dir import RUN_FORMAT, start_or_resume, write_run
 from batchfit.cli.settings import FitSettings
-from batchfit.cli.split import RowSplit, TargetTap, this_rank
+from batchfit.cli.split import RowSplit, this_rank
+from batchfit.cli.table import learn_table, read_table, table_rows, write_table
 from batchfit.distributed import agree, on_main, say, sum_over_ranks
 
 __all__ = ["fit_command"]
-
-_ADAPT_BATCH = 65_536  # rows per batch of the statistics pass (fewer Python steps)
 
 
 def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: bool) -> int:
@@ -65,14 +64,15 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
         say(f"{run_dir} already finished {settings.epochs} epochs; nothing to do")
         return 0
     inputs = agree(lambda: _check_files(settings))
-    train, validation = agree(lambda: _open_sources(settings, inputs))
     on_main(lambda: run_dir.mkdir(parents=True, exist_ok=True))
     torch.manual_seed(settings.seed)
-    norm, target_stats = _normalisation(settings, inputs, previous, run_dir)
-    model = agree(lambda: _compiled_model(settings, inputs, norm, target_stats))
-    run = _describe_run(settings, inputs, norm, target_stats, previous)
+    spec = agree(lambda: _table(settings, inputs, previous, run_dir))
+    train, validation = agree(lambda: _open_sources(settings, inputs, spec))
+    model = agree(lambda: _compiled_model(settings, spec))
+    run = _describe_run(settings, inputs, spec, previous)
+    on_main(lambda: write_table(run_dir, spec))
     write_run(run_dir, run)
-    history, counts = _train(model, settings, inputs, train, validation, run_dir, quiet)
+    history, counts = _train(model, settings, inputs, spec, train, validation, run_dir, quiet)
     if not distributed.is_main():
         return 0  # rank 0 writes the model, the plot and run.json
     _write_results(run_dir, run, model, history, counts)
@@ -108,9 +108,21 @@ def _check_files(settings: FitSettings) -> _Inputs:
     return _Inputs(files, features, val_files)
 
 
+def _table(
+    settings: FitSettings, inputs: _Inputs, previous: dict[str, Any] | None, run_dir: Path
+) -> Any:
+    """The encoding of the table: learnt in one streamed pass, or the resumed run's."""
+    if previous is not None:
+        say(f"Resuming the run in {run_dir} from its backup")
+        return read_table(run_dir)
+    fraction = settings.validation_split if not inputs.validation_files else 0.0
+    return learn_table(settings, inputs.files, inputs.features, fraction)
+
+
 def _split(
     settings: FitSettings,
     inputs: _Inputs,
+    spec: Any,
     files: list[str],
     side: str,
     *,
@@ -121,16 +133,19 @@ def _split(
     inner = open_source(
         files,
         settings.target,
-        inputs.features,
+        [f.name for f in spec.features],
         batch_size=batch_size,
         shuffle_buffer=shuffle_buffer,
         seed=settings.seed,
+        table=table_rows(spec, settings.target, settings, with_key=True),
     )
     fraction = settings.validation_split if not inputs.validation_files else 0.0
-    return RowSplit(inner, fraction, side)
+    return RowSplit(inner, fraction, side, keyed=True)
 
 
-def _open_sources(settings: FitSettings, inputs: _Inputs) -> tuple[RowSplit, RowSplit | None]:
+def _open_sources(
+    settings: FitSettings, inputs: _Inputs, spec: Any
+) -> tuple[RowSplit, RowSplit | None]:
     """The training source and the validation one (None without validation).
 
     Validation reads in batches of at least 4096 rows and unshuffled: only its
@@ -139,6 +154,7 @@ def _open_sources(settings: FitSettings, inputs: _Inputs) -> tuple[RowSplit, Row
     train = _split(
         settings,
         inputs,
+        spec,
         inputs.files,
         "train",
         batch_size=settings.batch_size,
@@ -152,94 +168,41 @@ def _open_sources(settings: FitSettings, inputs: _Inputs) -> tuple[RowSplit, Row
     else:
         return train, None
     return train, _split(
-        settings, inputs, files, "validation", batch_size=validation_batch, shuffle_buffer=0
+        settings, inputs, spec, files, "validation", batch_size=validation_batch, shuffle_buffer=0
     )
 
 
-def _normalisation(
-    settings: FitSettings, inputs: _Inputs, previous: dict[str, Any] | None, run_dir: Path
-) -> tuple[Any, dict[str, Any] | None]:
-    """The feature `Normalization` layer (or None) and the target's statistics (or None).
-
-    A fresh run adapts them in one streamed pass over the training rows; a
-    resumed run takes the target's from `run.json` and leaves the layer to be
-    restored from the backup.
-    """
+def _compiled_model(settings: FitSettings, spec: Any) -> Any:
+    """The `--model` network (or the default for the target) compiled with a loss that fits."""
+    from batchfit import optimizers
     from batchfit.layers import Normalization
 
-    norm = Normalization() if settings.normalize else None
+    layers, loss, metrics, outputs = choose_head(settings, spec)
+    norm = None
+    if settings.normalize:
+        mean, variance = spec.standardisation()
+        norm = Normalization(mean=mean, variance=variance)
     target_stats = None
-    if previous is not None:
-        saved = previous.get("normalization") or {}
-        target_stats = saved.get("target")
-        say(f"Resuming the run in {run_dir} from its backup")
-    elif settings.normalize or settings.normalize_target:
-        say("Computing normalisation statistics (one streamed pass over the training rows) ...")
-        t0 = time.perf_counter()
-        stats_source = _split(
-            settings, inputs, inputs.files, "train", batch_size=_ADAPT_BATCH, shuffle_buffer=0
-        )
-        mean, variance = _adapt(norm, stats_source, settings.normalize_target)
-        target_stats = {"mean": mean, "variance": variance} if mean is not None else None
-        say(f"  done in {time.perf_counter() - t0:.1f}s")
-    return norm, target_stats
-
-
-def _adapt(norm: Any, train_stats_source: RowSplit, want_target: bool) -> tuple[Any, Any]:
-    """One streamed pass: feature statistics into `norm`, target moments on the side.
-
-    Under torchrun each rank reads its shard and the sums are merged in rank
-    order (`Normalization.adapt` does this for the features), so every rank
-    ends with the same statistics.
-    """
-    from batchfit import distributed
-    from batchfit.transforms._stats import merge_ranks
-
-    target: dict[str, Any] = {}
-    tap = TargetTap(train_stats_source, target)
-    if norm is not None:
-        norm.adapt(tap)
-    elif want_target:
-        mine = (
-            tap.shard(distributed.rank(), distributed.world_size())
-            if distributed.is_distributed()
-            else tap
-        )
-        for _ in mine:
-            pass
-    if not want_target:
-        return None, None
-    moments = merge_ranks(target.get("y")) if distributed.is_distributed() else target.get("y")
-    if moments is None or moments.count == 0:
-        raise CliError("the training side of the data has no rows")
-    return moments.mean.tolist(), moments.variance.tolist()
-
-
-def _compiled_model(
-    settings: FitSettings, inputs: _Inputs, norm: Any, target_stats: dict[str, Any] | None
-) -> Any:
-    """The `--model` network with its normalisation layers, compiled as the settings say."""
-    from batchfit import optimizers
-
+    if spec.task == "regression" and settings.normalize_target:
+        target_stats = (spec.target_mean, spec.target_variance)
     model = build_model(
-        settings.model,
-        len(inputs.features),
-        len(settings.target),
+        layers,
+        len(spec.output_names()),
+        outputs,
         feature_norm=norm,
-        target_stats=(target_stats["mean"], target_stats["variance"]) if target_stats else None,
+        target_stats=target_stats,
     )
     optimizer: dict[str, Any] = {"class_name": settings.optimizer}
     if settings.learning_rate is not None:
         optimizer["learning_rate"] = settings.learning_rate
-    model.compile(optimizer=optimizers.get(optimizer), loss=settings.loss, metrics=settings.metrics)
+    model.compile(optimizer=optimizers.get(optimizer), loss=loss, metrics=metrics)
     return model
 
 
 def _describe_run(
     settings: FitSettings,
     inputs: _Inputs,
-    norm: Any,
-    target_stats: dict[str, Any] | None,
+    spec: Any,
     previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The content of `run.json` while the run trains (status 'running')."""
@@ -247,16 +210,19 @@ def _describe_run(
 
     from batchfit import distributed
 
-    normalization: dict[str, Any] = {"target": target_stats}
-    if norm is not None and previous is None:
-        normalization["features"] = {
-            "columns": inputs.features,
-            "mean": norm.mean.reshape(-1).tolist(),
-            "variance": norm.variance.reshape(-1).tolist(),
-            "rows": int(norm.count),
-        }
-    elif previous is not None:
-        normalization = previous.get("normalization") or normalization
+    mean, variance = spec.standardisation()
+    normalization: dict[str, Any] = {
+        "features": (
+            {"columns": spec.output_names(), "mean": mean, "variance": variance, "rows": spec.rows}
+            if settings.normalize
+            else None
+        ),
+        "target": (
+            {"mean": spec.target_mean, "variance": spec.target_variance}
+            if spec.task == "regression" and settings.normalize_target
+            else None
+        ),
+    }
     return {
         "format": RUN_FORMAT,
         "status": "running",
@@ -265,8 +231,11 @@ def _describe_run(
         "files": inputs.files,
         "validation_files": inputs.validation_files,
         "validation": _validation_text(settings, inputs.validation_files),
-        "features": inputs.features,
+        "features": [f.name for f in spec.features],
+        "dropped": spec.dropped,
         "target": settings.target,
+        "task": spec.task,
+        "classes": spec.classes,
         "normalization": normalization,
         "world_size": distributed.world_size(),
         "versions": {"batchfit": _version(), "torch": torch.__version__},
@@ -277,6 +246,7 @@ def _train(
     model: Any,
     settings: FitSettings,
     inputs: _Inputs,
+    spec: Any,
     train: RowSplit,
     validation: RowSplit | None,
     run_dir: Path,
@@ -295,13 +265,14 @@ def _train(
     validation = this_rank(validation) if validation is not None else None
     callbacks: list[Callback] = [
         CSVLogger(run_dir / "history.csv"),
+        *_optional_callbacks(settings, run_dir, validation is not None),
         BackupAndRestore(run_dir / "backup", save_freq=settings.backup_every),
     ]
     if not quiet:
         callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
     processes = distributed.world_size()
     say(
-        f"Training on {len(files)} file(s), {len(inputs.features)} features -> "
+        f"Training on {len(files)} file(s), {len(spec.features)} columns -> "
         f"{', '.join(settings.target)}; "
         f"validation: {_validation_text(settings, val_files)}"
         + (f"; {processes} processes" if processes > 1 else "")
@@ -315,14 +286,42 @@ def _train(
         validation_data=validation,
     )
     elapsed = time.perf_counter() - t0
+    skipped = {
+        key: sum_over_ranks(value) or 0
+        for key, value in sorted(getattr(train.inner, "stats", {}).items())
+        if key.endswith("_skipped")
+    }
     counts = {
         "train_rows_per_epoch": sum_over_ranks(train.rows_last_epoch),
+        "skipped_rows_per_epoch": {k: v for k, v in skipped.items() if v},
         "validation_rows": (
             sum_over_ranks(validation.rows_last_epoch) if validation is not None else None
         ),
         "seconds": round(elapsed, 2),
     }
     return history, counts
+
+
+def _optional_callbacks(settings: FitSettings, run_dir: Path, validating: bool) -> list[Callback]:
+    """`--early-stopping`, `--checkpoint-best` and `--tensorboard`, watching val_loss if any."""
+    from batchfit import distributed
+    from batchfit.callbacks import EarlyStopping, ModelCheckpoint, TensorBoard
+
+    monitor = "val_loss" if validating else "loss"
+    chosen: list[Callback] = []
+    if settings.early_stopping is not None:
+        chosen.append(
+            EarlyStopping(
+                monitor=monitor, patience=settings.early_stopping, restore_best_weights=True
+            )
+        )
+    if settings.checkpoint_best and distributed.is_main():
+        chosen.append(
+            ModelCheckpoint(run_dir / "best.safetensors", monitor=monitor, save_best_only=True)
+        )
+    if settings.tensorboard and distributed.is_main():
+        chosen.append(TensorBoard(log_dir=settings.tensorboard))
+    return chosen
 
 
 def _write_results(
@@ -339,10 +338,13 @@ def _write_results(
     run.update(status="complete", final=final, **counts)
     write_run(run_dir, run)
     say(f"Model:   {run_dir / 'model.safetensors'}")
+    say(f"Table:   {run_dir / 'table.json'} (how columns become model inputs)")
     say(f"History: {run_dir / 'history.csv'}")
     say(f"Plot:    {plot}")
     say(f"Run:     {run_dir / 'run.json'}")
     say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
+    for key, value in counts.get("skipped_rows_per_epoch", {}).items():
+        say(f"Skipped: {value:,} rows per epoch ({key.replace('_', ' ')})")
 
 
 def _validation_text(settings: FitSettings, val_files: list[str]) -> str:

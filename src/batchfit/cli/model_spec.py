@@ -6,7 +6,7 @@ from typing import Any
 
 from batchfit.cli.errors import CliError
 
-__all__ = ["build_model", "parse_model_spec"]
+__all__ = ["build_model", "choose_head", "parse_model_spec"]
 
 
 _SPEC_HELP = (
@@ -78,8 +78,8 @@ def build_model(
         raise CliError(f"--model: {spec!r} has no dense layer; {_SPEC_HELP}")
     if dense_units[-1] != n_targets:
         raise CliError(
-            f"--model: the last dense layer has {dense_units[-1]} units but there "
-            f"{'is' if n_targets == 1 else 'are'} {n_targets} target column(s)"
+            f"--model: the last dense layer has {dense_units[-1]} units but the target "
+            f"needs {n_targets} output(s)"
         )
     model = Sequential([Input(shape=(n_features,))])
     if feature_norm is not None:
@@ -97,3 +97,87 @@ def build_model(
         mean, variance = target_stats
         model.add(Normalization(mean=mean, variance=variance, invert=True))
     return model
+
+
+_CROSS_ENTROPY = {
+    "binary_crossentropy": "binary",
+    "bce": "binary",
+    "binary_focal_crossentropy": "binary",
+    "sparse_categorical_crossentropy": "multiclass",
+    "categorical_crossentropy": "one-hot",
+    "cce": "one-hot",
+    "categorical_focal_crossentropy": "one-hot",
+}
+
+
+def choose_head(settings: Any, spec: Any) -> tuple[str, str, list[str], int]:
+    """The `--model` layers, loss, metrics and output width for the run's target.
+
+    Without `--model`, the default hidden layers get the output the target
+    calls for: `dense:1` (regression), `dense:1:sigmoid` (two classes) or
+    `dense:K:softmax` (K classes); without `--loss`, mse, binary or sparse
+    categorical cross-entropy; a classifier reports accuracy. A loss that
+    does not fit the output or the target is refused here, before training.
+    """
+    from batchfit.cli.settings import DEFAULT_HIDDEN
+
+    task, classes = spec.task, len(spec.classes)
+    outputs = len(spec.targets) if task == "regression" else 1 if task == "binary" else classes
+    head = {
+        "regression": f"dense:{outputs}",
+        "binary": "dense:1:sigmoid",
+        "multiclass": f"dense:{classes}:softmax",
+    }[task]
+    layers = settings.model or f"{DEFAULT_HIDDEN},{head}"
+    default_loss = {
+        "regression": "mse",
+        "binary": "binary_crossentropy",
+        "multiclass": "sparse_categorical_crossentropy",
+    }[task]
+    loss = (settings.loss or default_loss).lower()
+    metrics = list(settings.metrics)
+    if task != "regression" and not metrics:
+        metrics = ["accuracy"]
+    parsed = parse_model_spec(layers)
+    final = _final_activation(parsed)
+    wants = _CROSS_ENTROPY.get(loss)
+    labels = f"{classes} classes ({', '.join(spec.classes[:5])}{', ...' if classes > 5 else ''})"
+    if task == "regression" and wants is not None:
+        raise CliError(
+            f"--loss {loss}: the target {', '.join(spec.targets)} is a number (regression); "
+            "cross-entropy needs labels. Use a regression loss (mse, mae, huber) or "
+            "--task classification"
+        )
+    if task != "regression" and wants is None:
+        raise CliError(
+            f"--loss {loss}: the target is labels, {labels}; use {default_loss} "
+            "(or --task regression to predict it as a number)"
+        )
+    if wants == "one-hot":
+        raise CliError(
+            f"--loss {loss} expects one-hot targets; the command encodes labels as class "
+            "indices: use sparse_categorical_crossentropy"
+        )
+    if wants == "binary" and (task != "binary" or final != "sigmoid"):
+        raise CliError(
+            f"--loss {loss} needs two classes and an output in [0, 1] "
+            f"(--model ending in dense:1:sigmoid); the target has {labels} "
+            f"and --model ends with activation {final!r}"
+        )
+    if wants == "multiclass" and final != "softmax":
+        raise CliError(
+            f"--loss {loss} needs class probabilities: --model must end with "
+            f"dense:{classes}:softmax, not activation {final!r}"
+        )
+    if task != "regression" and wants == "multiclass":
+        outputs = classes
+    return layers, loss, metrics, outputs
+
+
+def _final_activation(layers: list[tuple[str, list[str]]]) -> str:
+    for kind, args in reversed(layers):
+        if kind == "activation":
+            return args[0].lower()
+        if kind == "dense":
+            return args[1].lower() if len(args) > 1 else "linear"
+    return "linear"

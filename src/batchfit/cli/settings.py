@@ -26,8 +26,8 @@ class FitSettings:
     target: list[str] = dataclasses.field(default_factory=list)
     features: list[str] | None = None
     drop: list[str] = dataclasses.field(default_factory=list)
-    model: str = "dense:64:relu,dense:64:relu,dense:1"
-    loss: str = "mse"
+    model: str | None = None  # None: DEFAULT_HIDDEN plus the output the target calls for
+    loss: str | None = None  # None: mse, binary or sparse categorical cross-entropy
     metrics: list[str] = dataclasses.field(default_factory=list)
     optimizer: str = "adam"
     learning_rate: float | None = None
@@ -37,8 +37,16 @@ class FitSettings:
     validation_data: list[str] = dataclasses.field(default_factory=list)
     shuffle_buffer: int = 100_000
     seed: int = 0
-    normalize: bool = False
-    normalize_target: bool = False
+    normalize: bool = True
+    normalize_target: bool = True
+    task: str = "auto"
+    on_bad_rows: str = "error"
+    on_missing: str = "impute"
+    max_categories: int = 100
+    min_category_count: int = 5
+    early_stopping: int | None = None
+    checkpoint_best: bool = False
+    tensorboard: str | None = None
     out: str | None = None
     backup_every: int = 1000
 
@@ -65,12 +73,23 @@ SETTING_TYPES: dict[str, str] = {
     "seed": "int",
     "normalize": "bool",
     "normalize_target": "bool",
+    "task": "str",
+    "on_bad_rows": "str",
+    "on_missing": "str",
+    "max_categories": "int",
+    "min_category_count": "int",
+    "early_stopping": "int",
+    "checkpoint_best": "bool",
+    "tensorboard": "str",
     "out": "str",
     "backup_every": "int",
 }
 
 # Settings that may differ when a run is resumed (they do not change what was computed).
-RESUMABLE_CHANGES = frozenset({"epochs", "backup_every", "out"})
+RESUMABLE_CHANGES = frozenset({"epochs", "backup_every", "out", "tensorboard"})
+
+#: the hidden layers of the default model; the output layer follows the target
+DEFAULT_HIDDEN = "dense:64:relu,dense:64:relu"
 
 
 def _flag(name: str) -> str:
@@ -178,6 +197,19 @@ def check(s: FitSettings) -> None:
         raise CliError(f"--validation-split must be in [0, 1), got {s.validation_split}")
     if s.validation_split and s.validation_data:
         raise CliError("give --validation-split or --validation-data, not both")
+    for name, choices in (
+        ("task", ("auto", "regression", "classification")),
+        ("on_bad_rows", ("error", "skip")),
+        ("on_missing", ("impute", "skip", "error")),
+    ):
+        if getattr(s, name) not in choices:
+            raise CliError(
+                f"{_flag(name)} must be one of {', '.join(choices)}, got {getattr(s, name)!r}"
+            )
+    if s.max_categories < 1 or s.min_category_count < 1:
+        raise CliError("--max-categories and --min-category-count must be at least 1")
+    if s.early_stopping is not None and s.early_stopping < 1:
+        raise CliError(f"--early-stopping PATIENCE must be at least 1, got {s.early_stopping}")
     if s.learning_rate is not None and s.learning_rate <= 0:
         raise CliError(f"--learning-rate must be positive, got {s.learning_rate}")
     from batchfit import losses, metrics, optimizers
@@ -187,7 +219,7 @@ def check(s: FitSettings) -> None:
             f"--optimizer: unknown optimizer {s.optimizer!r}; "
             f"valid: {', '.join(optimizers.names())}"
         )
-    if s.loss.lower() not in losses.names():
+    if s.loss is not None and s.loss.lower() not in losses.names():
         raise CliError(f"--loss: unknown loss {s.loss!r}; valid: {', '.join(losses.names())}")
     for metric in s.metrics:
         if metric.lower() not in metrics.names():

@@ -65,18 +65,23 @@ class RowSplit(SourceWrapper):
         side: 'train' keeps the other rows, 'validation' these.
     """
 
-    def __init__(self, inner: Source, fraction: float = 0.0, side: str = "train") -> None:
+    def __init__(
+        self, inner: Source, fraction: float = 0.0, side: str = "train", *, keyed: bool = False
+    ) -> None:
         if side not in ("train", "validation"):
             raise ValueError(f"side must be 'train' or 'validation', got {side!r}")
         super().__init__(inner)
-        self.fraction, self.side = float(fraction), side
+        self.fraction, self.side, self.keyed = float(fraction), side, keyed
         self.rows_this_epoch = 0
         self.rows_last_epoch: int | None = None
 
     def _keep(self, batch: tuple[Any, ...]) -> tuple[Any, ...]:
+        key = None
+        if self.keyed:  # a raw table's source hashes each row's cells (`TableRows`)
+            batch, key = batch[:-1], batch[-1]
         if not self.fraction:
             return batch
-        mask = row_hash_unit(*batch) < self.fraction
+        mask = (key if key is not None else row_hash_unit(*batch)) < self.fraction
         if self.side == "train":
             mask = ~mask
         return tuple(part[mask] for part in batch)
@@ -95,7 +100,7 @@ class RowSplit(SourceWrapper):
         return self.inner.num_batches if not self.fraction else None
 
     def rewrap(self, inner: Source) -> RowSplit:
-        return RowSplit(inner, self.fraction, self.side)
+        return RowSplit(inner, self.fraction, self.side, keyed=self.keyed)
 
 
 class TargetTap(SourceWrapper):

@@ -1,9 +1,11 @@
 """What `batchfit evaluate` and `predict` do with a finished run directory.
 
-Under torchrun (NOTE [ The command under torchrun ] in `batchfit.cli.fit`) every rank
-checks the run and the files (`agree`: one message, every rank exits, on a
-failure); `evaluate` scores a shard per rank and adds the sums and row counts;
-`predict` shares the batches between ranks and rank 0 writes the file.
+Both read the files as the run's table (`table.json`), encoded exactly as in
+training. Under torchrun (NOTE [ The command under torchrun ] in
+`batchfit.cli.fit`) every rank checks the run and the files (`agree`: one
+message, every rank exits, on a failure); `evaluate` scores a shard per rank
+and adds the sums and row counts; `predict` runs on rank 0, which writes the
+file in row order.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 from batchfit.cli.data import expand_files, header_of, open_source
 from batchfit.cli.errors import CliError
+from batchfit.cli.predictions import output_kind, write_predictions
 from batchfit.cli.run_dir import read_run
 from batchfit.cli.split import RowSplit, this_rank
+from batchfit.cli.table import read_table, table_rows
 from batchfit.distributed import agree, say, sum_over_ranks
 
 __all__ = ["evaluate_command", "predict_command"]
@@ -39,6 +43,28 @@ def _check_columns(files: list[str], needed: list[str]) -> None:
             raise CliError(f"column(s) {missing} missing from {path}; its columns are {names}")
 
 
+def _table_source(
+    run_dir: Path,
+    run: dict[str, Any],
+    files: list[str],
+    targets: list[str],
+    batch_size: int,
+    *,
+    keyed: bool,
+    keep: list[str] | None = None,
+) -> Any:
+    """A source reading `files` as the run's table: encoded as in training."""
+    from batchfit.cli.settings import FitSettings
+
+    spec = read_table(run_dir)
+    settings = FitSettings(
+        **{k: v for k, v in run["settings"].items() if k in FitSettings.__dataclass_fields__}
+    )
+    rows = table_rows(spec, targets, settings, with_key=keyed, keep=keep or [])
+    features = [f.name for f in spec.features]
+    return open_source(files, targets or None, features, batch_size=batch_size, table=rows), spec
+
+
 def evaluate_command(run_dir: Path, data: list[str], batch_size: int, subset: str) -> int:
     """Loss and metrics of a trained run on files (or on one side of its split)."""
 
@@ -46,11 +72,12 @@ def evaluate_command(run_dir: Path, data: list[str], batch_size: int, subset: st
         model, run = _load(run_dir)
         files = expand_files(data, "data")
         _check_columns(files, run["features"] + run["target"])
-        inner = open_source(files, run["target"], run["features"], batch_size=batch_size)
+        inner, _ = _table_source(run_dir, run, files, run["target"], batch_size, keyed=True)
         fraction = run["settings"].get("validation_split", 0.0) if subset != "all" else 0.0
         if subset != "all" and not fraction:
             raise CliError(f"--subset {subset}: the run in {run_dir} used no --validation-split")
-        return model, RowSplit(inner, fraction, subset if subset != "all" else "train")
+        side = subset if subset != "all" else "train"
+        return model, RowSplit(inner, fraction, side, keyed=True)
 
     model, source = agree(prepare)
     source = this_rank(source)  # evaluate leaves a sharded source alone; its count stays ours
@@ -60,27 +87,32 @@ def evaluate_command(run_dir: Path, data: list[str], batch_size: int, subset: st
     return 0
 
 
-def predict_command(run_dir: Path, data: list[str], output: str, batch_size: int) -> int:
-    """Stream predictions to a Parquet file, one column per target (`<target>_pred`)."""
+def predict_command(
+    run_dir: Path, data: list[str], output: str, batch_size: int, *, keep: list[str] | None = None
+) -> int:
+    """Stream predictions to a CSV or Parquet file (by `output`'s extension).
 
-    def prepare() -> tuple[Any, Any, list[str]]:
-        if not output.lower().endswith((".parquet", ".pq")):
-            raise CliError(f"--output {output!r}: predictions are written as Parquet (.parquet)")
+    One column `<target>_pred` per target; for classification the label in
+    `<target>_pred` and one probability column `<target>_prob_<class>` per
+    class. `keep` columns of the input are copied in front, row for row.
+    Rows are in file order; under torchrun rank 0 predicts and writes.
+    """
+    from batchfit import distributed
+
+    keep = list(keep or [])
+
+    def prepare() -> tuple[Any, Any, Any, Any]:
+        writer_kind = output_kind(output)
         model, run = _load(run_dir)
         files = expand_files(data, "data")
-        _check_columns(files, run["features"])
-        source = open_source(files, None, run["features"], batch_size=batch_size)
-        return model, source, [f"{t}_pred" for t in run["target"]]
+        _check_columns(files, run["features"] + keep)
+        source, spec = _table_source(run_dir, run, files, [], batch_size, keyed=False, keep=keep)
+        return model, source, spec, writer_kind
 
-    model, source, names = agree(prepare)
+    model, source, spec, writer_kind = agree(prepare)
+    if not distributed.is_main():
+        return 0
     t0 = time.perf_counter()
-    written = model.predict(source, verbose=0, output=output, output_columns=names)
-    if written is not None:  # under torchrun, rank 0 wrote the file
-        import pyarrow.parquet as pq
-
-        rows = pq.ParquetFile(output).metadata.num_rows
-        say(
-            f"Wrote {rows:,} predictions ({', '.join(names)}) to {output} "
-            f"in {time.perf_counter() - t0:.1f}s"
-        )
+    rows = write_predictions(model, source, keep, spec, output, writer_kind)
+    say(f"Wrote {rows:,} predictions to {output} in {time.perf_counter() - t0:.1f}s")
     return 0

@@ -38,6 +38,7 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_units
 from batchfit.data._stream import StreamSource, check_choice, resolve_columns
+from batchfit.data._table import TableRows, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -62,9 +63,11 @@ class CsvSource(StreamSource):
         delimiter: str = ",",
         block_bytes: int = 8 << 20,
         newlines_in_values: bool = True,
+        table: TableRows | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(name="csv", **options)
+        self.table = table
         check_choice("on_bad_rows", on_bad_rows, ("raise", "skip"))
         if not isinstance(block_bytes, int) or block_bytes < 1:
             raise ValueError(f"block_bytes must be a positive integer, got {block_bytes!r}")
@@ -84,11 +87,17 @@ class CsvSource(StreamSource):
         self.columns = resolve_columns(
             self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
-        self._check_types()
         import polars as pl
 
         needed = set(self.columns.needed)
-        self._schema = {n: pl.Float32 if n in needed else pl.String for n in self.column_names}
+        if table is None:
+            self._check_types()
+            self._schema = {n: pl.Float32 if n in needed else pl.String for n in self.column_names}
+        else:
+            self.columns = table_columns(table, self.columns)
+            self._schema = {
+                n: table.read_dtype(n) if n in needed else pl.String for n in self.column_names
+            }
         self._all_units: list[tuple[int, int, int | None]] = []
         for index, (path, (_, header_end)) in enumerate(zip(self.files, headers, strict=True)):
             self._all_units.extend(
@@ -120,7 +129,8 @@ class CsvSource(StreamSource):
         return True  # row counts are unknown before parsing anyway
 
     def _stat_keys(self) -> tuple[str, ...]:
-        return ("rows_read", "bad_rows_skipped", "nan_rows_skipped")
+        keys = ("rows_read", "bad_rows_skipped", "nan_rows_skipped")
+        return keys + (self.table.stat_keys() if self.table is not None else ())
 
     def _check_types(self) -> None:
         """Refuse non-numeric columns now, not after an hour of training."""
@@ -216,6 +226,8 @@ class CsvSource(StreamSource):
         import polars as pl
 
         assert self.columns is not None
+        if self.table is not None:
+            return self._parse_table(data, path, first_line)
         try:
             frame = pl.read_csv(
                 data, has_header=False, schema=self._schema, separator=self.delimiter
@@ -240,6 +252,80 @@ class CsvSource(StreamSource):
             return f"{path} line {first_line() + row_lines[i]}"
 
         return Chunk(self.columns.parts(select), locate)
+
+    def _parse_table(self, data: bytes, path: str, first_line: Callable[[], int]) -> Chunk | None:
+        """A block of a raw table: typed parse, then the table's own reading (`TableRows`).
+
+        A block polars cannot parse with the table's types (a word in a
+        number column) is parsed as strings, so `TableRows` names the cell; a
+        block with a wrong number of fields takes the row-by-row path.
+        """
+        import polars as pl
+
+        assert self.table is not None
+        table = self.table
+        options: dict[str, Any] = {
+            "has_header": False,
+            "separator": self.delimiter,
+            "null_values": table.null_values,
+            "columns": [self.column_names.index(n) for n in table.needed],
+        }
+        row_lines: list[int] = []
+        try:
+            frame = pl.read_csv(data, schema=self._schema, **options)
+        except pl.exceptions.PolarsError:
+            try:
+                text = {n: pl.String for n in self.column_names}
+                frame = pl.read_csv(data, schema=text, **options)
+            except pl.exceptions.PolarsError:
+                frame, row_lines = self._table_rows_slow(data, path, first_line)
+        self.stats["rows_read"] += frame.height
+
+        def locate(i: int) -> str:
+            if row_lines:
+                return f"{path} line {first_line() + row_lines[i]}"
+            if data.find(b'"') < 0:
+                return f"{path} line {first_line() + i}"
+            row_lines.extend(line for line, _ in _records(data, self.delimiter))
+            return f"{path} line {first_line() + row_lines[i]}"
+
+        return table.chunk(frame, locate, self.stats)
+
+    def _table_rows_slow(
+        self, data: bytes, path: str, first_line: Callable[[], int]
+    ) -> tuple[Any, list[int]]:
+        """Rows of a raw table block with the right field count, as strings, and their lines."""
+        import polars as pl
+
+        assert self.table is not None
+        needed = self.table.needed
+        index = [self.column_names.index(n) for n in needed]
+        width = len(self.column_names)
+        cells: list[list[str]] = [[] for _ in needed]
+        lines: list[int] = []
+        for row_line, row in _records(data, self.delimiter):
+            if len(row) == width:
+                for column, i in zip(cells, index, strict=True):
+                    column.append(row[i])
+                lines.append(row_line)
+                continue
+            where = f"{path} line {first_line() + row_line}"
+            problem = f"expected {width} fields, got {len(row)}"
+            if self.table.on_bad_rows == "raise":
+                raise ValueError(
+                    f"malformed row at {where}: {problem} "
+                    f"({self.table.hint('on_bad_rows', 'skip')} to skip it)"
+                )
+            self.stats["bad_rows_skipped"] += 1
+            if path not in self._logged:
+                self._logged.add(path)
+                logger.warning(
+                    "skipping malformed rows in %s, first at %s: %s", path, where, problem
+                )
+        frame = pl.DataFrame(
+            {n: pl.Series(n, c, dtype=pl.String) for n, c in zip(needed, cells, strict=True)}
+        )
+        return frame, lines
 
     def _parse_slow(self, data: bytes, path: str, first_line: Callable[[], int]) -> Chunk | None:
         """Parse row by row, naming the line of each malformed row."""

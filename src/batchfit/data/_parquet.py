@@ -17,6 +17,7 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_rows
 from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
+from batchfit.data._table import TableRows, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -37,9 +38,11 @@ class ParquetSource(StreamSource):
         features: Sequence[str] | None = None,
         *,
         block_rows: int = 65_536,
+        table: TableRows | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(name="parquet", **options)
+        self.table = table
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -73,6 +76,9 @@ class ParquetSource(StreamSource):
         self.columns = resolve_columns(
             self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
+        if table is not None:
+            self.columns = table_columns(table, self.columns)
+            schemas = []  # a raw table's columns are typed by `TableRows`
         # every file, not just the first: a glob may hold one whose column is text
         for path, schema in zip(self.files, schemas):
             for name in self.columns.needed:
@@ -104,8 +110,14 @@ class ParquetSource(StreamSource):
                 file_row += rows
         return units
 
-    def _unit_rows(self, unit: Unit) -> int:
-        return unit[3] - unit[2]
+    def _unit_rows(self, unit: Unit) -> int | None:
+        return None if self.table is not None else unit[3] - unit[2]
+
+    def _rows_may_drop(self) -> bool:
+        return self.table is not None or super()._rows_may_drop()
+
+    def _stat_keys(self) -> tuple[str, ...]:
+        return super()._stat_keys() + (self.table.stat_keys() if self.table is not None else ())
 
     def _read_unit(self, unit: Unit) -> Iterator[Chunk]:
         import pyarrow.parquet as pq
@@ -118,7 +130,7 @@ class ParquetSource(StreamSource):
             for batch in reader.iter_batches(
                 batch_size=self.block_rows,
                 row_groups=[group],
-                columns=self.columns.needed,
+                columns=self.table.needed if self.table is not None else self.columns.needed,
                 use_threads=True,
             ):
                 lo, hi = max(start - seen, 0), min(stop - seen, batch.num_rows)
@@ -129,6 +141,17 @@ class ParquetSource(StreamSource):
                         break
                     continue
                 part = batch.slice(lo, hi - lo)
+                if self.table is not None:
+                    import polars as pl
+
+                    frame = pl.from_arrow(part)
+                    assert isinstance(frame, pl.DataFrame)
+                    chunk = self.table.chunk(frame, _locator(f"{path} row", first), self.stats)
+                    if chunk is not None:
+                        yield chunk
+                    if seen >= stop:
+                        break
+                    continue
 
                 def select(names: list[str], part: Any = part) -> np.ndarray:
                     columns = []
