@@ -4,6 +4,7 @@
     batchfit evaluate runs/houses val.parquet
     batchfit predict runs/houses new/*.csv --output preds.parquet
     batchfit demo
+    batchfit example-data
 
 Exit codes: 0 success, 1 failure (a bad file, column, value; printed as one
 `batchfit: error: ...` line), 2 usage (an unknown or malformed flag), 130
@@ -23,7 +24,9 @@ The package, one module a job (docs/architecture.md, "The command on top"):
     fit.py         `batchfit fit`, one named step after another
     use.py         `batchfit evaluate` and `batchfit predict`
     progress.py    rows/s, loss and ETA per epoch
+    plots.py       predictions.png: predicted against actual, or a confusion matrix
     demo.py        `batchfit demo`
+    example_data.py  `batchfit example-data`: raw example tables to try fit on
     errors.py      `CliError`
 """
 

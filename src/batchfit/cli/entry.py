@@ -247,6 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     _add_threads(demo)
+
+    # `batchfit example-data` (batchfit/cli/example_data.py): no torch, no training
+    from batchfit.cli.example_data import DEFAULT_ROWS as EXAMPLE_ROWS
+    from batchfit.cli.example_data import DEFAULT_SEED as EXAMPLE_SEED
+
+    example = sub.add_parser(
+        "example-data",
+        help="write example tables (houses.csv, penguins.csv) to try fit on",
+        description="Write raw example tables as people have them: houses.csv (regression, "
+        "target price: numbers, string categories, True/False, a date column, missing cells "
+        "spelled '', NA and NaN) and penguins.csv (classification, target species: the "
+        "Palmer penguins table when the palmerpenguins package is installed, else a "
+        "generated one with its columns). Seeded: the same files on every machine.",
+    )
+    example.add_argument(
+        "--name", choices=("houses", "penguins", "all"), default="all", help="which table(s)"
+    )
+    example.add_argument(
+        "--rows", type=_positive_int, help=f"rows of houses.csv (default {EXAMPLE_ROWS:,})"
+    )
+    example.add_argument("--out", default="example-data", help="directory (default example-data)")
+    example.add_argument(
+        "--seed", type=int, default=EXAMPLE_SEED, help=f"seed (default {EXAMPLE_SEED})"
+    )
+    example.add_argument("--overwrite", action="store_true", help="replace existing files")
+    example.set_defaults(threads=1)  # no math to thread; _run sets torch's threads for all
     return parser
 
 
@@ -319,6 +345,12 @@ def _command(args: argparse.Namespace) -> int:
         keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
         return use.predict_command(
             Path(args.run_dir), args.data, args.output, args.batch_size, keep=keep
+        )
+    if args.command == "example-data":
+        from batchfit.cli.example_data import example_data_command
+
+        return example_data_command(
+            Path(args.out), args.name, args.rows, args.seed, overwrite=args.overwrite
         )
     from batchfit.cli.demo import run_demo
 
