@@ -44,11 +44,12 @@ def houses(rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 def test_string_target_classification_end_to_end(tmp_path: Path) -> None:
     data = penguins_csv()
     out = tmp_path / "run"
     done = run_cli(
-        "fit", str(data), "--target", "species", "--epochs", "40", "--batch-size", "16",
+        "fit", str(data), "--target", "species", "--epochs", "25", "--batch-size", "16",
         "--validation-split", "0.25", "--learning-rate", "0.01", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -57,6 +58,7 @@ def test_string_target_classification_end_to_end(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["task"] == "multiclass" and run["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert run["final"]["val_accuracy"] > 0.9  # the species separate well on these measures
+    assert (out / "predictions.png").is_file()  # the confusion matrix of the validation rows
     spec = json.loads((out / "table.json").read_text())
     truth = pd.read_csv(data)
     island = next(f for f in spec["features"] if f["name"] == "island")
@@ -162,6 +164,7 @@ def test_row_flags_early_stopping_checkpoint_and_tensorboard(tmp_path: Path) -> 
     assert "--on-missing impute" in strict.stderr
 
 
+@pytest.mark.slow
 def test_losses_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     data = tmp_path / "h.csv"
     houses(300, 3).to_csv(data, index=False)

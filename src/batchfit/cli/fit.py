@@ -74,8 +74,9 @@ def fit_command(settings: FitSettings, *, resume: bool, overwrite: bool, quiet: 
     write_run(run_dir, run)
     history, counts = _train(model, settings, inputs, spec, train, validation, run_dir, quiet)
     if not distributed.is_main():
-        return 0  # rank 0 writes the model, the plot and run.json
+        return 0  # rank 0 writes the model, the plots and run.json
     _write_results(run_dir, run, model, history, counts)
+    _predictions_plot(run_dir, model, validation, spec)
     return 0
 
 
@@ -345,6 +346,54 @@ def _write_results(
     say("Final:   " + " - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     for key, value in counts.get("skipped_rows_per_epoch", {}).items():
         say(f"Skipped: {value:,} rows per epoch ({key.replace('_', ' ')})")
+
+
+_PLOT_ROWS = 20_000
+
+
+def _predictions_plot(run_dir: Path, model: Any, validation: RowSplit | None, spec: Any) -> None:
+    """`predictions.png` from the first validation rows (predicted against actual)."""
+    if validation is None:
+        return
+    import numpy as np
+
+    try:
+        from batchfit.cli.plots import predictions_plot
+    except ImportError:
+        return
+    truth: list[np.ndarray] = []
+    guesses: list[np.ndarray] = []
+    rows = 0
+    for batch in validation:
+        out = np.asarray(model.predict_on_batch(batch[0]))
+        y = np.asarray(batch[1])
+        if spec.task == "regression":
+            truth.append(y.reshape(len(y), -1)[:, 0])
+            guesses.append(out.reshape(len(out), -1)[:, 0])
+        else:
+            truth.append(y.astype(np.int64))
+            probs = out.reshape(len(out), -1)
+            guesses.append(
+                (probs[:, 0] >= 0.5).astype(np.int64) if probs.shape[1] == 1 else probs.argmax(1)
+            )
+        rows += len(y)
+        if rows >= _PLOT_ROWS:
+            break
+    if not rows:
+        return
+    path = run_dir / "predictions.png"
+    try:
+        predictions_plot(
+            path,
+            np.concatenate(truth)[:_PLOT_ROWS],
+            np.concatenate(guesses)[:_PLOT_ROWS],
+            kind="regression" if spec.task == "regression" else "classification",
+            class_names=spec.classes or None,
+            target_name=spec.targets[0],
+        )
+    except ImportError:
+        return
+    say(f"Checked: {path} (the first {min(rows, _PLOT_ROWS):,} validation rows)")
 
 
 def _validation_text(settings: FitSettings, val_files: list[str]) -> str:
