@@ -1,17 +1,26 @@
 """`Discretization`: bucket numbers by boundaries, learned as quantiles in one streamed pass.
 
 NOTE [ Quantile summary ]
-`adapt` keeps Keras' mergeable summary: a 2 x m array of (value, weight)
-points. Each batch is sorted and thinned to about `1/epsilon` points, each
-weighing the rows it stands for; merging two summaries sorts their points
-and, once there are more than `1/epsilon`, re-interpolates them at
-`epsilon, 2*epsilon, ..., 1` of the cumulative weight. Memory is
-O(batch + 1/epsilon) whatever the data size. The boundaries are the summary
-compressed to `1/num_bins` steps, the last dropped. The arithmetic follows
-Keras' `summarize`/`merge_summaries`/`compress_summary` (float32 values), so
-on the same batches the boundaries equal Keras'; on data of at most
-`1/epsilon` rows they are exact quantiles of the interpolated CDF, otherwise
-within about `epsilon` in rank. Summaries of ranks merge in rank order.
+Keras summarises each `adapt` batch into about `1/epsilon` weighted points
+(`summarize`), merges that into a running summary and re-interpolates it at
+`epsilon, 2*epsilon, ..., 1` of the cumulative weight (`merge_summaries`,
+`compress_summary`). Each merge shifts the points a little, and the shifts
+add up: measured here, 3,125 batches of 64 rows leave Keras' boundaries 14%
+of the rows away from the true quantiles, not `epsilon`.
+
+So batchfit does two things. An in-memory array adapted whole takes Keras'
+path exactly (one summary, no merge): the boundaries equal Keras'. A stream
+(an iterable, a `batchfit.data` source, or an array with `batch_size`) goes
+into a mergeable compactor sketch (Munro-Paterson / KLL without the
+randomness): level h holds values of weight 2**h; a level reaching `k`
+values is sorted and every other value (alternating offset) moves up. Each
+compaction moves any rank by at most its weight, so the rank error is at most
+`levels / k` (k = 16,384 for epsilon=0.01: under 0.002 at a billion rows),
+and memory is `k` values per level, about 1 MB at a billion rows. The final
+weighted points go through Keras' `compress_summary` at `1/num_bins`. While a
+stream has fewer than `k` values the sketch is the data itself, so on data
+that fits in one Keras summary (at most `1/epsilon` values) the boundaries
+equal Keras'. Ranks' sketches merge level by level, in rank order.
 """
 
 from __future__ import annotations
@@ -34,7 +43,13 @@ from batchfit.layers._encoding import (
 )
 from batchfit.layers._index_lookup import adapt_batches
 
-__all__ = ["Discretization", "compress_summary", "merge_summaries", "summarize"]
+__all__ = [
+    "Discretization",
+    "QuantileSketch",
+    "compress_summary",
+    "merge_summaries",
+    "summarize",
+]
 
 
 def summarize(values: np.ndarray, epsilon: float) -> np.ndarray:
@@ -65,6 +80,65 @@ def merge_summaries(first: np.ndarray, second: np.ndarray, epsilon: float) -> np
     return compress_summary(merged, epsilon)
 
 
+class QuantileSketch:
+    """Mergeable weighted sample of a stream: rank error at most `levels / k`.
+
+    See NOTE [ Quantile summary ]. `update` adds values, `merge` adds another
+    sketch (a rank's), `summary()` gives Keras' 2 x m (value, weight) array.
+    """
+
+    def __init__(self, k: int) -> None:
+        self.k = int(k)
+        self.levels: list[np.ndarray] = []
+        self.flips: list[int] = []
+        self.count = 0
+
+    def update(self, values: np.ndarray) -> None:
+        values = np.asarray(values, np.float32).reshape(-1)
+        self.count += values.size
+        self._push(0, values)
+
+    def _push(self, level: int, values: np.ndarray) -> None:
+        while len(self.levels) <= level:
+            self.levels.append(np.zeros(0, np.float32))
+            self.flips.append(0)
+        self.levels[level] = np.concatenate((self.levels[level], values))
+        while len(self.levels[level]) >= self.k:
+            items = np.sort(self.levels[level])
+            if len(items) % 2:  # an odd one out stays at this level
+                items, self.levels[level] = items[:-1], items[-1:]
+            else:
+                self.levels[level] = np.zeros(0, np.float32)
+            offset = self.flips[level]
+            self.flips[level] ^= 1
+            self._push(level + 1, items[offset::2])
+
+    def merge(self, other: QuantileSketch) -> None:
+        self.count += other.count
+        for level, values in enumerate(other.levels):
+            self._push(level, values)
+
+    def summary(self) -> np.ndarray:
+        empty = np.zeros(0, np.float32)
+        values = np.concatenate([empty, *self.levels])
+        weights = np.concatenate(
+            [empty, *(np.full(len(v), 2.0**h, np.float32) for h, v in enumerate(self.levels))]
+        )
+        order = np.argsort(values, kind="stable")
+        return np.stack((values[order], weights[order]))
+
+    def state(self) -> dict[str, Any]:
+        return {"k": self.k, "levels": self.levels, "flips": self.flips, "count": self.count}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> QuantileSketch:
+        sketch = cls(state["k"])
+        sketch.levels = [np.asarray(v, np.float32) for v in state["levels"]]
+        sketch.flips = list(state["flips"])
+        sketch.count = int(state["count"])
+        return sketch
+
+
 def _boundaries(name: str, value: Any) -> list[float] | None:
     if value is None:
         return None
@@ -79,6 +153,10 @@ def _boundaries(name: str, value: Any) -> list[float] | None:
     if any(math.isnan(v) for v in out) or any(b < a for a, b in itertools.pairwise(out)):
         raise ValueError(f"{name}: bin_boundaries must be sorted numbers, got {out[:8]}")
     return out
+
+
+#: values per level of the streaming sketch (NOTE [ Quantile summary ])
+_SKETCH_K = 2**14
 
 
 @register_layer
@@ -141,8 +219,8 @@ class Discretization(Layer):
 
         Args:
             data: an array, an iterable of batches or a `batchfit.data` source.
-            batch_size: rows summarised at a time for in-memory data (default: all
-                of it at once, as Keras).
+            batch_size: stream an in-memory array in chunks of this many rows
+                (default: summarise it whole, as Keras).
             steps: stop after this many batches of an iterable.
         """
         if self.num_bins is None:
@@ -151,29 +229,42 @@ class Discretization(Layer):
             )
         from batchfit.transforms._stats import for_this_rank
 
-        summary = np.zeros((2, 0), np.float32)
         data, split = for_this_rank(data)
-        seen = 0
+        if isinstance(data, np.ndarray | torch.Tensor) and batch_size is None and not split:
+            arr = to_numpy(data)  # Keras' path: the whole array in one summary
+            if arr.size == 0:
+                raise ValueError(f"{self.name}.adapt() got no data")
+            if arr.dtype.kind not in "biuf":
+                raise ValueError(f"{self.name}.adapt(): expected numbers, got dtype {arr.dtype}")
+            summary = compress_summary(summarize(arr, self.epsilon), self.epsilon)
+        else:
+            summary = self._stream_summary(data, batch_size, steps, split)
+        self.bin_boundaries = compress_summary(summary, 1.0 / self.num_bins)[0, :-1].tolist()
+        self._boundary_tensor = None
+
+    def _stream_summary(
+        self, data: Any, batch_size: int | None, steps: int | None, split: bool
+    ) -> np.ndarray:
+        sketch = QuantileSketch(max(_SKETCH_K, math.ceil(4 / self.epsilon)))
         for step, (arr, _) in enumerate(adapt_batches(data, batch_size, self.name)):
             if steps is not None and step >= steps:
                 break
             if arr.dtype.kind not in "biuf":
                 raise ValueError(f"{self.name}.adapt(): expected numbers, got dtype {arr.dtype}")
-            seen += arr.size
-            summary = merge_summaries(summarize(arr, self.epsilon), summary, self.epsilon)
+            sketch.update(arr)
         if split:
             from batchfit import distributed
 
-            parts = distributed.gather_objects(summary if seen else None)
-            summary = np.zeros((2, 0), np.float32)
-            for part in parts:
-                if part is not None:
-                    summary = merge_summaries(part, summary, self.epsilon)
-            seen = summary.shape[1]
-        if not seen:
+            merged = QuantileSketch(sketch.k)
+            for part in distributed.gather_objects(sketch.state()):
+                merged.merge(QuantileSketch.from_state(part))
+            sketch = merged
+        if sketch.count == 0:
             raise ValueError(f"{self.name}.adapt() got no data")
-        self.bin_boundaries = compress_summary(summary, 1.0 / self.num_bins)[0, :-1].tolist()
-        self._boundary_tensor = None
+        summary = sketch.summary()
+        if summary.shape[1] * self.epsilon <= 1:  # Keras' own last step on a small summary
+            summary = compress_summary(summary, self.epsilon)
+        return summary
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args and isinstance(args[0], (list, tuple)):
