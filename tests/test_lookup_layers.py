@@ -25,8 +25,8 @@ import torch
 import batchfit as keras
 from batchfit.data._base import Source
 from batchfit.layers import CategoryEncoding, Hashing, IntegerLookup, StringLookup
+from batchfit.layers._adapt_data import TokenCounts, merge_counts
 from batchfit.layers._hashes import fingerprint64, hash_buckets, siphash64
-from batchfit.layers._index_lookup import merge_counts
 
 VOCAB = ["a", "b", "c", "d"]
 
@@ -213,13 +213,22 @@ def test_adapt_streams_sources_generators_and_one_column_dicts() -> None:
 
 def test_merging_partial_count_tables_equals_one_pass() -> None:
     rng = np.random.default_rng(3)
-    data = rng.choice(np.array(list("abcdefghij"), dtype=object), 999)
-    whole = StringLookup(max_tokens=6)
-    whole.adapt(data)
-    merged = StringLookup(max_tokens=6)
-    parts = [pd.Series(data[r::2]).value_counts().to_dict() for r in range(2)]  # rank order
-    merged._finalize(merge_counts(parts), merge_counts([]), 0)
-    assert merged.get_vocabulary() == whole.get_vocabulary()
+    for data in (
+        rng.choice(np.array(list("abcdefghij"), dtype=object), 999),
+        rng.zipf(1.5, size=200_000),  # integers: enough distinct values to fold tables
+    ):
+        cls = StringLookup if data.dtype == object else IntegerLookup
+        whole = cls(max_tokens=60)
+        whole.adapt(data)
+        # two ranks' count tables, computed independently by pandas, summed in rank order
+        parts = [pd.Series(data[r::2]).value_counts().to_dict() for r in range(2)]
+        counts = TokenCounts()
+        for part in parts:
+            counts.merge({k.item() if hasattr(k, "item") else k: v for k, v in part.items()})
+        merged = cls(max_tokens=60)
+        merged._finalize(counts, TokenCounts(), 0)
+        assert merged.get_vocabulary() == whole.get_vocabulary()
+        assert merge_counts(parts) == pd.Series(data).value_counts().to_dict()
 
 
 def test_tf_idf_adapt_uses_keras_idf_formula() -> None:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from batchfit.layers._adapt_data import adapt_batches
 from batchfit.layers._base import Layer, register_layer
 from batchfit.layers._encoding import (
     CONFIG_DEPTH_LIMIT,
@@ -41,7 +42,6 @@ from batchfit.layers._encoding import (
     refuse_sparse,
     to_numpy,
 )
-from batchfit.layers._index_lookup import adapt_batches
 
 __all__ = [
     "Discretization",

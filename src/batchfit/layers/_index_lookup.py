@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from batchfit.layers._adapt_data import TokenCounts, adapt_batches
 from batchfit.layers._base import Layer
 from batchfit.layers._encoding import (
     CONFIG_DEPTH_LIMIT,
@@ -36,61 +36,10 @@ from batchfit.layers._encoding import (
 from batchfit.layers._hashes import hash_buckets
 from batchfit.layers._symbolic import is_symbolic
 
-__all__ = ["IndexLookup", "adapt_batches", "merge_counts"]
+__all__ = ["IndexLookup"]
 
 _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 _MASKED = -2  # looked-up index of a mask token before the output mode decides
-
-
-def merge_counts(parts: Iterable[Mapping[Any, int] | None]) -> Counter[Any]:
-    """Token counts of several parts (ranks, chunks) summed: the counts of one pass."""
-    total: Counter[Any] = Counter()
-    for part in parts:
-        if part:
-            total.update(part)
-    return total
-
-
-def adapt_batches(data: Any, batch_size: int | None, layer: str) -> Iterable[tuple[Any, bool]]:
-    """`(array, in_memory)` chunks of `data` for `adapt`: arrays/lists/tensors (rows of
-    `batch_size`, or whole as Keras), or each batch of an iterable or `batchfit.data` source
-    (its x; a dict of exactly one column gives that column)."""
-    if isinstance(data, (list, tuple)) and any(
-        isinstance(b, (np.ndarray, torch.Tensor, tuple, Mapping)) for b in data[:1]
-    ):
-        data = iter(data)  # a list of batches (Keras' Discretization reads a list so too)
-    if isinstance(data, (list, tuple, np.ndarray, torch.Tensor)) or hasattr(data, "to_numpy"):
-        arr = _column(data, layer)
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        step = batch_size or len(arr) or 1
-        for start in range(0, len(arr), step):
-            yield arr[start : start + step], True
-        return
-    if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-        raise TypeError(
-            f"{layer}.adapt() takes an array, a list, an iterable of batches or a batchfit.data "
-            f"source, got {type(data).__name__}"
-        )
-    for batch in data:
-        x = batch[0] if isinstance(batch, tuple) else batch
-        yield _column(x, layer), False
-
-
-def _column(x: Any, layer: str) -> np.ndarray:
-    if isinstance(x, Mapping):
-        if len(x) != 1:
-            raise ValueError(
-                f"{layer}.adapt(): a batch of named columns must hold exactly one column to "
-                f"take its vocabulary from, got {len(x)}: {sorted(map(str, x))}; select one "
-                "(e.g. features=['cut'])"
-            )
-        x = next(iter(x.values()))
-    if hasattr(x, "to_numpy") and not isinstance(x, (np.ndarray, torch.Tensor)):
-        x = x.to_numpy()
-    return to_numpy(x)
 
 
 class IndexLookup(Layer):
@@ -279,8 +228,7 @@ class IndexLookup(Layer):
         from batchfit.transforms._stats import for_this_rank
 
         tf_idf = self.output_mode == "tf_idf"
-        counts: Counter[Any] = Counter()
-        documents: Counter[Any] = Counter()
+        counts, documents = TokenCounts(), TokenCounts()
         num_documents = 0
         data, split = for_this_rank(data)
         for step, (arr, in_memory) in enumerate(adapt_batches(data, batch_size, self.name)):
@@ -291,44 +239,42 @@ class IndexLookup(Layer):
                 arr = arr.reshape(1, 1)
             elif arr.ndim == 1 and not in_memory:
                 arr = arr[None, :]  # Keras: a 1-D batch of an iterable is one document
-            flat = arr.reshape(-1)
-            _count(counts, flat)
+            counts.add(arr.reshape(-1))
             if tf_idf:
                 rows = arr.reshape(arr.shape[0], -1)
-                if rows.shape[1] == 1:
-                    _count(documents, flat)
-                else:
-                    for row in rows.tolist():
-                        documents.update(set(row))
+                documents.add_distinct_per_row(rows)
                 num_documents += rows.shape[0]
         if split:
             from batchfit import distributed
 
-            parts = distributed.gather_objects((dict(counts), dict(documents), num_documents))
-            counts = merge_counts(p[0] for p in parts)
-            documents = merge_counts(p[1] for p in parts)
+            parts = distributed.gather_objects(
+                (counts.as_dict(), documents.as_dict(), num_documents)
+            )
+            counts, documents = TokenCounts(), TokenCounts()
+            for part in parts:  # rank order
+                counts.merge(part[0])
+                documents.merge(part[1])
             num_documents = sum(p[2] for p in parts)
         self._finalize(counts, documents, num_documents)
 
-    def _finalize(self, counts: Counter[Any], documents: Counter[Any], num_documents: int) -> None:
-        counts = Counter({self._token(t, self.name, "adapt data"): c for t, c in counts.items()})
-        for special in (self.mask_token, self.oov_token):
-            if special is not None:
-                counts.pop(special, None)
-        if not counts:
+    def _finalize(self, counts: TokenCounts, documents: TokenCounts, num_documents: int) -> None:
+        specials = [t for t in (self.mask_token, self.oov_token) if t is not None]
+        limit = None if self.max_tokens is None else self.max_tokens - self._token_start()
+        tokens = counts.keras_order(specials, limit, self._check_tokens)
+        if not tokens:
             raise ValueError(f"{self.name}.adapt() got no data")
-        ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
-        if self.max_tokens is not None:
-            ordered = ordered[: self.max_tokens - self._token_start()]
-        tokens = [t for t, _ in ordered]
         idf = None
         if self.output_mode == "tf_idf":
-            dc = np.array([documents.get(t, 0) for t in tokens], dtype=np.float64)
+            dc = documents.lookup(tokens).astype(np.float64)
             weights = np.log(1 + num_documents / (1 + dc)).astype(np.float32)
             idf = np.concatenate(
                 [np.full(self._token_start(), weights.mean(), np.float32), weights]
             )
         self._set_tokens(tokens, idf)
+
+    def _check_tokens(self, tokens: list[Any]) -> list[Any]:
+        """Adapted tokens as the layer's token type (a clear error on anything else)."""
+        return [self._token(t, self.name, "adapt data") for t in tokens]
 
     # -- call -------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -455,11 +401,3 @@ class IndexLookup(Layer):
         if weights and not all(math.isfinite(w) for w in weights):
             raise ValueError(f"{layer}: config key 'idf_weights' must hold finite numbers")
         return cls(**config)
-
-
-def _count(counts: Counter[Any], flat: np.ndarray) -> None:
-    if flat.dtype.kind in "iub":
-        values, numbers = np.unique(flat, return_counts=True)
-        counts.update(dict(zip(values.tolist(), numbers.tolist())))
-    else:
-        counts.update(flat.tolist())
