@@ -49,6 +49,20 @@ def best_of(fn: Callable[[], object], rounds: int) -> float:
     return min(times)
 
 
+def race(
+    rows: int, name: str, ours: Callable[[], object], theirs: Callable[[], object], rounds: int
+) -> None:
+    """Interleaved rounds of both; prints rows/s and batchfit's time over the baseline's."""
+    ours_time = theirs_time = 0.0
+    for _ in range(rounds):
+        ours_time += best_of(ours, 1)
+        theirs_time += best_of(theirs, 1)
+    print(
+        f"| {rows:,} | {name} | {rows * rounds / ours_time / 1e6:.1f} M rows/s "
+        f"| {rows * rounds / theirs_time / 1e6:.1f} M rows/s | {ours_time / theirs_time:.2f}x |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -59,39 +73,33 @@ def main() -> None:
     print("| rows | layer | batchfit | baseline | ratio |")
     print("|---:|---|---:|---:|---:|")
     for rows in args.rows:
-        batches = string_batches(rows, args.vocabulary, args.batch, seed=0)
+        strings = string_batches(rows, args.vocabulary, args.batch, seed=0)
         layer = StringLookup()
-        layer.adapt(iter(batches))
-        assert layer.get_vocabulary()[1:] == pandas_vocabulary(batches)
-        ours = theirs = 0.0
-        for _ in range(args.rounds):  # interleaved
-            ours += best_of(lambda: StringLookup().adapt(iter(batches)), 1)
-            theirs += best_of(lambda: pandas_vocabulary(batches), 1)
-        print(
-            f"| {rows:,} | StringLookup | {rows * args.rounds / ours / 1e6:.1f} M rows/s "
-            f"| {rows * args.rounds / theirs / 1e6:.1f} M rows/s | {ours / theirs:.2f}x |"
+        layer.adapt(iter(strings))
+        assert layer.get_vocabulary()[1:] == pandas_vocabulary(strings)
+        race(
+            rows,
+            "StringLookup (vs pandas value_counts)",
+            lambda strings=strings: StringLookup().adapt(iter(strings)),
+            lambda strings=strings: pandas_vocabulary(strings),
+            args.rounds,
         )
         rng = np.random.default_rng(1)
-        ints = [rng.zipf(1.3, size=len(b)).astype(np.int64) for b in batches]
-        ours = theirs = 0.0
-        for _ in range(args.rounds):
-            ours += best_of(lambda: IntegerLookup(max_tokens=10_000).adapt(iter(ints)), 1)
-            theirs += best_of(lambda: pandas_vocabulary(ints), 1)
-        print(
-            f"| {rows:,} | IntegerLookup | {rows * args.rounds / ours / 1e6:.1f} M rows/s "
-            f"| {rows * args.rounds / theirs / 1e6:.1f} M rows/s | {ours / theirs:.2f}x |"
+        ints = [rng.zipf(1.3, size=len(b)).astype(np.int64) for b in strings]
+        race(
+            rows,
+            "IntegerLookup, max_tokens=10,000 (vs pandas value_counts)",
+            lambda ints=ints: IntegerLookup(max_tokens=10_000).adapt(iter(ints)),
+            lambda ints=ints: pandas_vocabulary(ints),
+            args.rounds,
         )
-        floats = [rng.lognormal(size=len(b)).astype(np.float32) for b in batches]
-        ours = theirs = 0.0
-        for _ in range(args.rounds):
-            ours += best_of(lambda: Discretization(num_bins=10).adapt(iter(floats)), 1)
-            theirs += best_of(
-                lambda: np.quantile(np.concatenate(floats), np.arange(1, 10) / 10), 1
-            )
-        print(
-            f"| {rows:,} | Discretization (vs np.quantile of all) "
-            f"| {rows * args.rounds / ours / 1e6:.1f} M rows/s "
-            f"| {rows * args.rounds / theirs / 1e6:.1f} M rows/s | {ours / theirs:.2f}x |"
+        floats = [rng.lognormal(size=len(b)).astype(np.float32) for b in strings]
+        race(
+            rows,
+            "Discretization, num_bins=10 (vs np.quantile of all rows)",
+            lambda floats=floats: Discretization(num_bins=10).adapt(iter(floats)),
+            lambda floats=floats: np.quantile(np.concatenate(floats), np.arange(1, 10) / 10),
+            args.rounds,
         )
 
 
