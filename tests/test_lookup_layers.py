@@ -384,3 +384,30 @@ def test_hostile_vocabulary_in_a_saved_file_is_refused(tmp_path: Any) -> None:
     save_file({}, path, metadata={"batchfit": json.dumps(config)})
     with pytest.raises(ValueError, match="cut_lookup: vocabulary must hold strings, got dict"):
         keras.models.load_model(path)
+
+
+def test_one_hot_lookup_in_the_pipeline_equals_pandas_dummies_and_feeds_a_model() -> None:
+    rng = np.random.default_rng(7)
+    cut = rng.choice(np.array(["Fair", "Good", "Ideal", "Premium"], dtype=object), 500)
+    lookup = StringLookup(output_mode="one_hot")
+    lookup.adapt(StringSource({"cut": cut}, batch_size=128))
+    encoded = lookup(cut[:, None])
+    assert encoded.shape == (500, 5) and encoded.dtype == torch.float32
+    dummies = pd.get_dummies(pd.Series(cut))[lookup.get_vocabulary()[1:]].to_numpy(np.float32)
+    np.testing.assert_array_equal(encoded[:, 1:].numpy(), dummies)
+    assert encoded[:, 0].sum() == 0  # nothing out of vocabulary
+    # in the data pipeline, before the model (Keras' advice off TensorFlow): ids feed Embedding
+    ids = StringLookup(vocabulary=lookup.get_vocabulary()[1:])(cut[:, None]).numpy()
+    model = keras.Sequential(
+        [keras.Input((1,), dtype="int64"), keras.layers.Embedding(5, 2), keras.layers.Flatten()]
+    )
+    embedded = model.predict(ids, verbose=0)
+    table = model.layers[0].get_weights()[0]
+    np.testing.assert_allclose(embedded, table[ids[:, 0]], rtol=1e-6)
+
+
+def test_a_model_given_strings_says_so() -> None:
+    # the engine turns x into tensors before the first layer: strings stop there
+    model = keras.Sequential([StringLookup(vocabulary=VOCAB), keras.layers.Embedding(5, 2)])
+    with pytest.raises(TypeError, match="must hold numbers.*strings"):
+        model.predict(np.array([["a"], ["b"]]), verbose=0)
