@@ -311,6 +311,8 @@ def test_clear_errors() -> None:
         StringLookup(vocabulary=VOCAB).adapt(["a"])
     with pytest.raises(ValueError, match="larger than max_tokens=3"):
         StringLookup(vocabulary=VOCAB, max_tokens=3)
+    with pytest.raises(ValueError, match="got NoneType None \\(a missing value"):
+        StringLookup().adapt(np.array(["a", None], dtype=object))
     with pytest.raises(ValueError, match="num_tokens must be a whole number >= 1, got -2"):
         CategoryEncoding(num_tokens=-2)
 

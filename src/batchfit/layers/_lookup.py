@@ -83,8 +83,10 @@ class StringLookup(IndexLookup):
         if isinstance(value, np.str_):
             return str(value)
         if not isinstance(value, str):
+            missing = value is None or (isinstance(value, float) and value != value)
+            hint = " (a missing value: fill it, e.g. with mask_token or '')" if missing else ""
             raise ValueError(
-                f"{layer}: {key} must hold strings, got {type(value).__name__} {value!r:.40}"
+                f"{layer}: {key} must hold strings, got {type(value).__name__} {value!r:.40}{hint}"
             )
         return value
 
