@@ -76,6 +76,12 @@ from batchfit.layers._structural import (
     SpatialDropout2D,
 )
 
+# isort: split
+# preprocessing layers (issue 14)
+from batchfit.layers._discretization import Discretization
+from batchfit.layers._encoding import CategoryEncoding, Hashing
+from batchfit.layers._lookup import IntegerLookup, StringLookup
+
 Convolution1D = Conv1D  # Keras 2 aliases
 Convolution2DTranspose = Conv2DTranspose
 
@@ -165,4 +171,10 @@ __all__ = [
     "MultiHeadAttention",
     "SimpleRNN",
     "TimeDistributed",
+    # preprocessing layers (issue 14)
+    "CategoryEncoding",
+    "Discretization",
+    "Hashing",
+    "IntegerLookup",
+    "StringLookup",
 ]
