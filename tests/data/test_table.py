@@ -262,3 +262,68 @@ def test_doctored_spec_refused(tmp_path: Path, edit: Any, message: str) -> None:
     edit(data)
     with pytest.raises(ValueError, match=message):
         TableSpec.from_json(data, "t.json")
+
+
+def test_columns_read_as_they_are(tmp_path: Path) -> None:
+    frame = raw_table(900, 6)
+    path = write(frame, tmp_path / "t.csv")
+    truth = pd.read_csv(path)
+    (city,) = next(iter(bf.data.csv(str(path), columns=["city"], batch_size=10**6)))
+    assert city.dtype == object
+    np.testing.assert_array_equal(city, truth["city"].fillna("").to_numpy())  # missing: ""
+    (both,) = next(iter(bf.data.csv(str(path), columns=["size", "city"], batch_size=7)))
+    assert list(both) == ["size", "city"] and both["size"].dtype == np.float64
+    np.testing.assert_array_equal(both["size"], truth["size"][:7])  # NaN where missing
+
+    # Keras' StringLookup adapts on the stream in one pass: pandas' counts, Keras' order
+    lookup = bf.layers.StringLookup()
+    lookup.adapt(bf.data.csv(str(path), columns=["city"], batch_size=100))
+    counts = truth["city"].fillna("").value_counts()
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert sorted(lookup.get_vocabulary()[1:]) == sorted(v for v, _ in order)
+    assert [c for c in lookup.get_vocabulary()[1:3]] == [v for v, _ in order[:2]]
+
+    frame.replace(["", "NA", "NaN", "null", "None", "N/A"], None).to_parquet(tmp_path / "t.parquet")
+    (sold,) = next(
+        iter(bf.data.parquet(str(tmp_path / "t.parquet"), columns=["sold"], batch_size=5))
+    )
+    np.testing.assert_array_equal(sold, truth["sold"].fillna("")[:5])
+
+    with pytest.raises(ValueError, match="without target/features"):
+        bf.data.csv(str(path), "price", columns=["city"])
+    with pytest.raises(ValueError, match=r"\['town'\] not found"):
+        bf.data.csv(str(path), columns=["town"])
+    frame.loc[500, "size"] = "huge"
+    bad = write(frame, tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match=r"bad.csv line 502: column 'size' holds number values"):
+        list(bf.data.csv(str(bad), columns=["size"], batch_size=64))
+
+
+def test_wrong_field_count_takes_the_row_by_row_path(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    lines = [
+        "size,city,price",
+        *[f"{i}.5,{'NA' if i % 7 == 0 else 'Paris'},{i}" for i in range(40)],
+    ]
+    lines[12] = "11.5,Lyon,11,extra"  # line 13 of the file
+    path.write_text("\n".join(lines) + "\n")
+    names = ["size", "city"]
+    kinds = sample_kinds(sample_frame(str(path), [*names, "price"]), [*names, "price"])
+    assert kinds["city"][0] == "category"
+    with pytest.raises(
+        ValueError, match=r"t.csv line 13: expected 3 fields, got 4 \(pass on_bad_rows"
+    ):
+        list(
+            bf.data.csv(
+                str(path),
+                "price",
+                names,
+                table=TableRows(names, ["price"], kinds, scan=TableScan(kinds)),
+            )
+        )
+    scan = TableScan(kinds)
+    rows = TableRows(names, ["price"], kinds, scan=scan, on_bad_rows="skip")
+    source = bf.data.csv(str(path), "price", names, table=rows)
+    list(source)
+    assert source.stats["bad_rows_skipped"] == 1 and scan.rows == 39
+    assert scan.columns["city"].missing == sum(1 for i in range(40) if i % 7 == 0 and i != 11)

@@ -38,7 +38,7 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_units
 from batchfit.data._stream import StreamSource, check_choice, resolve_columns
-from batchfit.data._table import TableRows, table_columns
+from batchfit.data._table import RawColumns, TableRows, raw_columns, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -63,7 +63,8 @@ class CsvSource(StreamSource):
         delimiter: str = ",",
         block_bytes: int = 8 << 20,
         newlines_in_values: bool = True,
-        table: TableRows | None = None,
+        table: TableRows | RawColumns | None = None,
+        columns: Sequence[str] | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(name="csv", **options)
@@ -84,6 +85,11 @@ class CsvSource(StreamSource):
                     f"columns differ between {self.files[0]} and {path}: "
                     f"{self.column_names} versus {names}"
                 )
+        if columns is not None:
+            table = self.table = raw_columns(
+                self.files[0], self.column_names, columns, target, features, delimiter
+            )
+            features = list(columns)
         self.columns = resolve_columns(
             self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
@@ -301,12 +307,13 @@ class CsvSource(StreamSource):
         needed = self.table.needed
         index = [self.column_names.index(n) for n in needed]
         width = len(self.column_names)
-        cells: list[list[str]] = [[] for _ in needed]
+        cells: list[list[str | None]] = [[] for _ in needed]
         lines: list[int] = []
+        nulls = set(self.table.null_values)
         for row_line, row in _records(data, self.delimiter):
             if len(row) == width:
                 for column, i in zip(cells, index, strict=True):
-                    column.append(row[i])
+                    column.append(None if row[i] in nulls else row[i])
                 lines.append(row_line)
                 continue
             where = f"{path} line {first_line() + row_line}"
@@ -422,7 +429,12 @@ def csv(
             `newlines_in_values` (True: quoted fields may hold line breaks, which
             costs one read of each file when the source is made; False, as
             pyarrow's option of that name, skips that read for files known to
-            have none, e.g. numeric tables of many GB).
+            have none, e.g. numeric tables of many GB), `columns` (a list of
+            columns read as they are, strings included: batches are
+            `(values,)` for one column, `({name: values},)` for several, e.g.
+            for `StringLookup.adapt`; see `RawColumns`), `table` (a
+            `TableRows`: a raw table encoded as the command does, NOTE
+            [ Encoding a raw table ]).
 
     Returns:
         A `CsvSource`; its `stats` counts rows read and rows skipped this epoch.
@@ -430,7 +442,7 @@ def csv(
     Raises:
         FileNotFoundError: no file matches. ValueError: empty file, columns
         missing or differing between files, malformed rows, an unclosed quote,
-        NaN. TypeError: a non-numeric column.
+        NaN. TypeError: a non-numeric column (without `columns` or `table`).
 
     Example:
         >>> train = csv("houses/*.csv", target="price", batch_size=256,

@@ -17,7 +17,7 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_rows
 from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
-from batchfit.data._table import TableRows, table_columns
+from batchfit.data._table import RawColumns, TableRows, raw_columns, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -38,7 +38,8 @@ class ParquetSource(StreamSource):
         features: Sequence[str] | None = None,
         *,
         block_rows: int = 65_536,
-        table: TableRows | None = None,
+        table: TableRows | RawColumns | None = None,
+        columns: Sequence[str] | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(name="parquet", **options)
@@ -73,6 +74,11 @@ class ParquetSource(StreamSource):
             self._group_rows.append(rows)
         assert schema0 is not None
         self.column_names = list(schema0.names)
+        if columns is not None:
+            table = self.table = raw_columns(
+                self.files[0], self.column_names, columns, target, features
+            )
+            features = list(columns)
         self.columns = resolve_columns(
             self.column_names, target, features, self.sample_weight_column, self.files[0]
         )
@@ -191,7 +197,9 @@ def parquet(
             `shuffle` (row-group order; default: when `shuffle_buffer > 0`),
             `seed`, `drop_remainder`, `on_nan` ("raise"/"skip"; nulls count as
             NaN), `x_format` ("array"/"dict"), `block_rows` (65536),
-            `prefetch` (blocks read ahead; 0: no thread).
+            `prefetch` (blocks read ahead; 0: no thread), `columns` (read as
+            they are, strings included, as `csv` does), `table` (a raw table
+            encoded, NOTE [ Encoding a raw table ]).
 
     Returns:
         A `ParquetSource`; `len()` is known from the file footers.

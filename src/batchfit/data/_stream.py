@@ -214,9 +214,9 @@ class StreamSource(Source):
             return self.columns.part_names if self.columns else []
 
         def produce() -> Iterator[Parts]:
-            chunks = check_finite(
-                self._chunks(units), part_names, on_nan=self.on_nan, stats=self.stats
-            )
+            chunks = self._chunks(units)
+            if not self._raw_names():
+                chunks = check_finite(chunks, part_names, on_nan=self.on_nan, stats=self.stats)
             parts: Iterator[Parts] = (chunk.parts for chunk in chunks)
             if self.shuffle_buffer:
                 rng = epoch_rng(self.seed, epoch, self.rank, self.world_size, SHUFFLE_BUFFER_STREAM)
@@ -248,7 +248,17 @@ class StreamSource(Source):
     def _stat_keys(self) -> tuple[str, ...]:
         return ("nan_rows_skipped",) if self.on_nan == "skip" else ()
 
+    def _raw_names(self) -> list[str] | None:
+        """The columns read as they are (`columns=[...]`), or None for numeric batches."""
+        table = getattr(self, "table", None)
+        return list(table.names) if table is not None and getattr(table, "raw", False) else None
+
     def _format(self, parts: Parts) -> Batch:
+        raw = self._raw_names()
+        if raw is not None:
+            if len(raw) == 1:
+                return (parts[0],)
+            return (dict(zip(raw, parts, strict=True)),)
         if self.x_format == "dict" and self.columns is not None:
             x = parts[0]
             named = {name: x[:, j] for j, name in enumerate(self.columns.features)}

@@ -43,7 +43,7 @@ from batchfit.data._stream import Columns
 from batchfit.data._table_kinds import NULL_SPELLINGS, read_dtype, to_typed
 from batchfit.data._table_scan import DATE_PARTS, ColumnScan, TableScan, date_parts
 
-__all__ = ["FeatureSpec", "TableRows", "TableSpec", "table_columns"]
+__all__ = ["FeatureSpec", "RawColumns", "TableRows", "TableSpec", "raw_columns", "table_columns"]
 
 TABLE_FORMAT = 1
 MAX_INT_CLASSES = 10  # an integer target with at most this many values is labels
@@ -241,11 +241,11 @@ class TableSpec:
     def encode(self, typed: Mapping[str, Any], rows: int) -> np.ndarray:
         """The float32 `(rows, width)` feature matrix of typed columns."""
         width = len(self.output_names())
-        out = np.zeros((rows, width), np.float32)
+        out = np.zeros((width, rows), np.float32)  # column by column, transposed once at the end
         at = 0
         for feature in self.features:
             at = _encode_one(feature, typed[feature.name], out, at)
-        return out
+        return np.ascontiguousarray(out.T)
 
     def label_index(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.classes)}
@@ -276,33 +276,27 @@ def _int_label(value: float) -> str:
 
 
 def _encode_one(feature: FeatureSpec, values: Any, out: np.ndarray, at: int) -> int:
+    """Write one column's outputs into rows `at...` of the transposed matrix `out`."""
     import polars as pl
 
     if feature.kind == "category":
-        index = {v: i for i, v in enumerate(feature.vocabulary)}
         vocab = len(feature.vocabulary)
         slots = feature.hash_bins or 1
-        missing_slot = at + vocab + slots
-        codes = values.replace_strict(index, default=None, return_dtype=pl.Int64)
-        code = codes.to_numpy().astype(np.float64)
-        known = ~np.isnan(code)
-        null = values.is_null().to_numpy()
-        other = ~known & ~null
-        rows = np.arange(len(code))
-        out[rows[known], at + code[known].astype(np.int64)] = 1.0
-        out[rows[null], missing_slot] = 1.0
-        if other.any():
-            if feature.hash_bins:
+        index = {v: i for i, v in enumerate(feature.vocabulary)}
+        codes = values.replace_strict(index, default=vocab, return_dtype=pl.Int64).to_numpy()
+        codes = codes.copy()
+        codes[values.is_null().to_numpy()] = vocab + slots
+        if feature.hash_bins:
+            other = codes == vocab
+            if other.any():
                 strings = values.filter(pl.Series(other)).to_list()
-                buckets = np.fromiter(
+                codes[other] = vocab + np.fromiter(
                     (zlib.crc32(s.encode("utf-8")) % feature.hash_bins for s in strings),
                     np.int64,
                     len(strings),
                 )
-                out[rows[other], at + vocab + buckets] = 1.0
-            else:
-                out[rows[other], at + vocab] = 1.0
-        return missing_slot + 1
+        out[at + codes, np.arange(len(codes))] = 1.0
+        return at + vocab + slots + 1
     if feature.kind == "datetime":
         numbers = np.full((len(values), len(DATE_PARTS)), np.nan)
         present = values.is_not_null().to_numpy()
@@ -315,10 +309,10 @@ def _encode_one(feature: FeatureSpec, values: Any, out: np.ndarray, at: int) -> 
     if gaps.any():
         numbers = np.where(gaps, np.asarray(feature.mean), numbers)
     width = numbers.shape[1]
-    out[:, at : at + width] = numbers
+    out[at : at + width] = numbers.T
     at += width
     if feature.indicator:
-        out[:, at] = gaps.any(axis=1)
+        out[at] = gaps.any(axis=1)
         at += 1
     return at
 
@@ -503,9 +497,9 @@ class TableRows:
         return codes.to_numpy().astype(np.float32)
 
 
-def table_columns(table: TableRows, given: Columns) -> Columns:
+def table_columns(table: TableRows | RawColumns, given: Columns) -> Columns:
     """The `Columns` a source over a raw table reports: encoded names, its targets."""
-    names = table.spec.output_names() if table.spec is not None else []
+    names = table.spec.output_names() if isinstance(table, TableRows) and table.spec else []
     return Columns(names, table.targets, None, given.y_is_vector)
 
 
@@ -667,3 +661,97 @@ def sample_frame(path: str, names: Sequence[str], delimiter: str = ",") -> Any:
             truncate_ragged_lines=True,
             ignore_errors=True,
         )
+
+
+class RawColumns:
+    """Columns read as they are, for `csv(..., columns=[...])` and `parquet(..., columns=[...])`.
+
+    Each column comes out as a 1-D NumPy array of its values: float64 for
+    numbers (NaN where a cell is missing), bool for booleans (a column with
+    missing cells comes out as object, None there), object holding `str` for
+    anything else, a missing cell as `""` (tf.data's CSV default for strings,
+    which Keras' `StringLookup` accepts). A batch is `(values,)` for one column and
+    `({name: values},)` for several, as Keras' preprocessing layers' `adapt`
+    and a data pipeline want them; nothing is checked for finiteness.
+    """
+
+    raw = True
+
+    def __init__(self, names: Sequence[str], kinds: Mapping[str, tuple[str, str | None]]) -> None:
+        self.names = list(names)
+        self.kinds = dict(kinds)
+        self.on_bad_rows = "raise"
+        self.targets: list[str] = []
+        self.spec = None
+
+    @property
+    def needed(self) -> list[str]:
+        return self.names
+
+    def read_dtype(self, name: str) -> Any:
+        return read_dtype(self.kinds[name][0])
+
+    @property
+    def null_values(self) -> list[str]:
+        return list(NULL_SPELLINGS)
+
+    def stat_keys(self) -> tuple[str, ...]:
+        return ()
+
+    def hint(self, option: str, value: str) -> str:
+        return f"pass {option}={value!r}"
+
+    def chunk(
+        self, frame: Any, locate: Callable[[int], str], stats: dict[str, int]
+    ) -> Chunk | None:
+        import polars as pl
+
+        del stats
+        if not frame.height:
+            return None
+        parts = []
+        for name in self.names:
+            kind = self.kinds[name][0]
+            values, bad = to_typed(frame[name], "category" if kind == "datetime" else kind, None)
+            if bad is not None:
+                row = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"malformed row at {locate(row)}: column {name!r} holds {kind} values, "
+                    f"got {frame[name][row]!r}"
+                )
+            if values.dtype == pl.Float64:
+                parts.append(values.to_numpy().astype(np.float64, copy=False))
+            elif values.dtype == pl.Boolean and not values.null_count():
+                parts.append(values.to_numpy())
+            elif values.dtype == pl.String:
+                parts.append(np.asarray(values.fill_null("").to_list(), dtype=object))
+            else:
+                parts.append(np.asarray(values.to_list(), dtype=object))
+        return Chunk(tuple(parts), locate)
+
+
+def raw_columns(
+    path: str,
+    available: Sequence[str],
+    columns: Sequence[str],
+    target: Any,
+    features: Any,
+    delimiter: str = ",",
+) -> RawColumns:
+    """The `RawColumns` reader of `columns=[...]`, its kinds sampled from `path`."""
+    from batchfit.data._table_kinds import sample_kinds
+
+    if target is not None or features is not None:
+        raise ValueError("columns=[...] reads columns as they are: give it without target/features")
+    if isinstance(columns, str) or not columns:
+        raise ValueError(f"columns must be a non-empty list of column names, got {columns!r}")
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise ValueError(
+            f"column(s) {missing} not found in {path}; the columns are {list(available)}"
+        )
+    try:
+        kinds = sample_kinds(sample_frame(path, columns, delimiter), columns)
+    except TypeError as e:
+        raise TypeError(f"{path}: {e}") from None
+    return RawColumns(columns, kinds)

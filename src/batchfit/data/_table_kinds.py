@@ -15,7 +15,8 @@ cells. Each column gets one kind, decided from a sample of the first file:
   (`number` if every cell it sees parses, `empty` if it sees none).
 
 Missing cells are those pandas reads as missing (`NULL_SPELLINGS`: empty,
-`NA`, `NaN`, `null`, `None`, `N/A`, ...) and Parquet nulls. A number column is
+`NA`, `NaN`, `null`, `None`, `N/A`, ...; the CSV parse turns them into nulls)
+and Parquet nulls (a Parquet string "NA" is a value, as pandas reads it). A number column is
 parsed by polars as Float64 directly; the other kinds are read as strings and
 converted here, so a cell that does not fit its column's kind (a word in a
 number column, a bad date) is found and named by its line.
@@ -82,13 +83,6 @@ DATE_FORMATS = (
 KINDS = ("number", "bool", "category", "datetime", "unknown", "empty")
 
 
-def _nulls_as_missing(series: Any) -> Any:
-    """A string series with pandas' missing spellings turned into nulls."""
-    import polars as pl
-
-    return series.set(series.is_in(list(NULL_SPELLINGS)).fill_null(False), None).cast(pl.String)
-
-
 def detect_kind(series: Any) -> tuple[str, str | None]:
     """The kind of one sampled column (NOTE [ Column kinds ]) and its date format."""
     import polars as pl
@@ -106,7 +100,7 @@ def detect_kind(series: Any) -> tuple[str, str | None]:
         return "category", None
     if dtype != pl.String:
         raise TypeError(f"holds {dtype} values; expected numbers, booleans, strings or dates")
-    values = _nulls_as_missing(series).drop_nulls()
+    values = series.drop_nulls()
     if values.len() == 0:
         return "unknown", None
     not_numbers = values.cast(pl.Float64, strict=False).null_count()
@@ -150,12 +144,10 @@ def to_typed(series: Any, kind: str, date_format: str | None) -> tuple[Any, np.n
 
     dtype = series.dtype
     if kind in ("empty", "unknown"):
-        if dtype == pl.String:
-            series = _nulls_as_missing(series)
         return series, None
     if kind == "category":
         if dtype == pl.String:
-            return _nulls_as_missing(series), None
+            return series, None
         if dtype == pl.Boolean:
             return series.cast(pl.String).str.replace("true", "True").str.replace(
                 "false", "False"
@@ -167,7 +159,6 @@ def to_typed(series: Any, kind: str, date_format: str | None) -> tuple[Any, np.n
                 return series.cast(pl.Int64).cast(pl.String), None
         return series.cast(pl.String), None
     if dtype == pl.String:
-        series = _nulls_as_missing(series)
         filled = series.is_not_null()
         if kind == "number":
             values = series.cast(pl.Float64, strict=False)
