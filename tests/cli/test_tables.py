@@ -196,11 +196,16 @@ def test_losses_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     out = tmp_path / "int"
     done = run_cli(
         "fit", penguins, "--target", "year", "--task", "regression", "--no-normalize",
-        "--out", str(out), "--quiet",
+        "--min-category-count", "130", "--out", str(out), "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["task"] == "regression" and run["normalization"]["features"] is None
+    island = next(
+        f for f in json.loads((out / "table.json").read_text())["features"] if f["name"] == "island"
+    )
+    counts = pd.read_csv(penguins)["island"].value_counts()
+    assert island["vocabulary"] == list(counts[counts >= 130].index)  # the rarer share <other>
     done = run_cli("fit", penguins, "--target", "year", "--out", str(tmp_path / "cls"), "--quiet")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "cls" / "run.json").read_text())["classes"] == [

@@ -137,9 +137,20 @@ def to_typed(series: Any, kind: str, date_format: str | None) -> tuple[Any, np.n
 
     Returns `(values, bad)`: a Float64 series for numbers, Boolean for bools,
     String for categories and Datetime (UTC) for dates, with nulls where a cell
-    is missing; `bad` marks filled cells that could not be converted (None
-    when there are none).
+    is missing; `bad` marks filled cells that could not be converted, and
+    infinite numbers (None when there are none).
     """
+    values, bad = _to_typed(series, kind, date_format)
+    if kind != "number":
+        return values, bad
+    values = values.fill_nan(None)
+    infinite = values.is_infinite().fill_null(False).to_numpy()
+    if infinite.any():
+        bad = infinite if bad is None else bad | infinite
+    return values, bad
+
+
+def _to_typed(series: Any, kind: str, date_format: str | None) -> tuple[Any, np.ndarray | None]:
     import polars as pl
 
     dtype = series.dtype
