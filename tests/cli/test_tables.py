@@ -150,6 +150,7 @@ def test_row_flags_early_stopping_checkpoint_and_tensorboard(tmp_path: Path) -> 
     assert run["train_rows_per_epoch"] + run["validation_rows"] == 600 - 1 - missing.sum()
     history = pd.read_csv(out / "history.csv")
     assert len(history) < 30  # stopped early
+    assert (history["skipped_rows"] == 1 + missing.sum()).all()  # counted in the history too
     assert (out / "best.safetensors").is_file()
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
     town = next(

@@ -38,7 +38,7 @@ from batchfit.cli.data import (
 )
 from batchfit.cli.errors import CliError
 from batchfit.cli.model_spec import build_model, choose_head
-from batchfit.cli.progress import RowProgress
+from batchfit.cli.progress import RowProgress, SkippedRows
 from batchfit.cli.run_dir import RUN_FORMAT, start_or_resume, write_run
 from batchfit.cli.settings import FitSettings
 from batchfit.cli.split import RowSplit, this_rank
@@ -269,6 +269,9 @@ def _train(
         *_optional_callbacks(settings, run_dir, validation is not None),
         BackupAndRestore(run_dir / "backup", save_freq=settings.backup_every),
     ]
+    may_skip = "skip" in (settings.on_bad_rows, settings.on_missing) or bool(spec.skipped)
+    if may_skip:
+        callbacks.insert(0, SkippedRows(train))
     if not quiet:
         callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
     processes = distributed.world_size()

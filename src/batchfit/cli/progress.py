@@ -12,7 +12,7 @@ from batchfit.callbacks import Callback
 from batchfit.cli.split import RowSplit
 from batchfit.distributed import say, sum_over_ranks
 
-__all__ = ["RowProgress"]
+__all__ = ["RowProgress", "SkippedRows"]
 
 
 class RowProgress(Callback):
@@ -94,3 +94,22 @@ class RowProgress(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class SkippedRows(Callback):
+    """Adds `skipped_rows` (bad, missing-target or incomplete rows this epoch) to the logs.
+
+    Placed before `CSVLogger` and `History`, so the count lands in
+    `history.csv` and the returned history. The counts are the training
+    source's, added across ranks under torchrun (every rank runs it).
+    """
+
+    def __init__(self, train: RowSplit) -> None:
+        super().__init__()
+        self.train = train
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        stats = getattr(self.train.inner, "stats", {})
+        mine = sum(v for k, v in stats.items() if k.endswith("_skipped"))
+        if isinstance(logs, dict):
+            logs["skipped_rows"] = float(sum_over_ranks(mine) or 0)
