@@ -51,7 +51,8 @@ def write_predictions(
 ) -> int:
     """Predict batch by batch and stream the rows to `output`; returns the row count.
 
-    Columns: the `keep` columns as read (strings), `<target>_pred` (a number,
+    Columns: the `keep` columns as read (their own types from Parquet; from a
+    CSV, strings unless also a numeric feature), `<target>_pred` (a number,
     or the predicted label), then for classification `<target>_prob_<class>`.
     """
     import pyarrow as pa
@@ -61,6 +62,7 @@ def write_predictions(
         raise CliError(f"--output {output!r}: directory {path.parent} does not exist")
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     writer: Any = None
+    schema: Any = None
     rows = 0
     try:
         for batch in source:
@@ -69,13 +71,21 @@ def write_predictions(
             if keep:
                 kept = batch[1]
                 for j, name in enumerate(keep):
-                    columns[name] = pa.array(kept[:, j].tolist(), type=pa.string())
+                    columns[name] = pa.array(kept[:, j].tolist())
             outputs = np.asarray(model.predict_on_batch(x))
             for name, values in prediction_columns(spec, outputs).items():
                 columns[name] = pa.array(values.tolist() if values.dtype == object else values)
             table = pa.table(columns)
             if writer is None:
-                writer = _open_writer(tmp, table.schema, kind)
+                nulls = [f.name for f in table.schema if pa.types.is_null(f.type)]
+                for name in nulls:  # a kept column empty in the first batch: text
+                    table = table.set_column(
+                        table.schema.get_field_index(name), name, table[name].cast(pa.string())
+                    )
+                schema = table.schema
+                writer = _open_writer(tmp, schema, kind)
+            else:
+                table = table.cast(schema, safe=False)
             writer.write_table(table) if kind == "parquet" else writer.write(table)
             rows += table.num_rows
         if writer is None:

@@ -397,7 +397,7 @@ class TableRows:
         rows = frame.height
         keep = np.ones(rows, bool)
         typed: dict[str, Any] = {}
-        kept_raw = [frame[name].cast(pl.String) for name in self.keep]
+        kept_raw = [frame[name] for name in self.keep]
         for name in self.features + self.targets:
             kind, date_format = self.kinds[name]
             try:
@@ -451,7 +451,10 @@ class TableRows:
         if self.targets:
             parts.append(self._target(typed, locate))
         if kept_raw:
-            parts.append(np.stack([v.to_numpy() for v in kept_raw], axis=1).astype(object))
+            kept_values = np.empty((kept, len(kept_raw)), dtype=object)
+            for j, values in enumerate(kept_raw):
+                kept_values[:, j] = values.to_list()
+            parts.append(kept_values)
         if self.with_key and key is not None:
             parts.append(key)
         return Chunk(tuple(parts), locate)
