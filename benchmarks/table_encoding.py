@@ -71,7 +71,7 @@ def numeric_epoch(path: Path, batch: int) -> float:
 
 def raw_epoch(path: Path, batch: int, spec) -> float:
     import batchfit as bf
-    from batchfit.data._table import TableRows
+    from batchfit.data._table_rows import TableRows
 
     rows = TableRows([f.name for f in spec.features], ["y"], spec.kinds(), spec=spec)
     source = bf.data.csv(
@@ -86,8 +86,9 @@ def raw_epoch(path: Path, batch: int, spec) -> float:
 
 def learn(path: Path):
     import batchfit as bf
-    from batchfit.data._table import TableRows, TableSpec, sample_frame
+    from batchfit.data._table import TableSpec
     from batchfit.data._table_kinds import sample_kinds
+    from batchfit.data._table_rows import TableRows, sample_frame
     from batchfit.data._table_scan import TableScan
 
     names = [*[f"x{i}" for i in range(8)], "s0", "s1", "s2", "flag"]

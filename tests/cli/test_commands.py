@@ -16,11 +16,11 @@ def table_key(x: np.ndarray, y: np.ndarray, names: list[str]) -> np.ndarray:
     """The split key the command gives rows read from a CSV: a hash of the typed cells."""
     import polars as pl
 
-    from batchfit.data._table import _row_key
+    from batchfit.data._table_rows import row_key
 
     typed = {n: pl.Series(n, x[:, j].astype(np.float64)) for j, n in enumerate(names[:-1])}
     typed[names[-1]] = pl.Series(names[-1], y.astype(np.float64))
-    return _row_key(typed, names)
+    return row_key(typed, names)
 
 
 def test_version_and_help() -> None:

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import batchfit as bf
-from batchfit.data._table import TableRows, TableSpec, sample_frame
+from batchfit.data._table import TableSpec
 from batchfit.data._table_kinds import sample_kinds
+from batchfit.data._table_rows import TableRows, sample_frame
 from batchfit.data._table_scan import TableScan
 
 FEATURES = ["size", "city", "garden", "sold", "code"]

@@ -30,8 +30,8 @@ def flag_hint(option: str, value: str) -> str:
 
 
 def _sample_kinds(files: Sequence[str], names: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-    from batchfit.data._table import sample_frame
     from batchfit.data._table_kinds import sample_kinds
+    from batchfit.data._table_rows import sample_frame
 
     delimiter = "\t" if files[0].lower().endswith(".tsv") else ","
     try:
@@ -49,7 +49,7 @@ def table_rows(
     keep: Sequence[str] = (),
 ) -> Any:
     """A `TableRows` that encodes blocks with `spec`, with the run's row policies."""
-    from batchfit.data._table import TableRows
+    from batchfit.data._table_rows import TableRows
 
     return TableRows(
         [f.name for f in spec.features],
@@ -69,7 +69,8 @@ def learn_table(
 ) -> Any:
     """One streamed pass over the training rows: the `TableSpec` of the run."""
     from batchfit import distributed
-    from batchfit.data._table import TableRows, TableSpec
+    from batchfit.data._table import TableSpec
+    from batchfit.data._table_rows import TableRows
     from batchfit.data._table_scan import TableScan
 
     say("Reading the table (one streamed pass over the training rows) ...")

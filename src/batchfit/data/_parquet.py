@@ -17,7 +17,7 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_rows
 from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
-from batchfit.data._table import RawColumns, TableRows, raw_columns, table_columns
+from batchfit.data._table_rows import RawColumns, TableRows, raw_columns, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
