@@ -316,23 +316,26 @@ class CsvSource(StreamSource):
                     column.append(None if row[i] in nulls else row[i])
                 lines.append(row_line)
                 continue
-            where = f"{path} line {first_line() + row_line}"
-            problem = f"expected {width} fields, got {len(row)}"
-            if self.table.on_bad_rows == "raise":
-                raise ValueError(
-                    f"malformed row at {where}: {problem} "
-                    f"({self.table.hint('on_bad_rows', 'skip')} to skip it)"
-                )
-            self.stats["bad_rows_skipped"] += 1
-            if path not in self._logged:
-                self._logged.add(path)
-                logger.warning(
-                    "skipping malformed rows in %s, first at %s: %s", path, where, problem
-                )
+            self._bad_row(
+                path,
+                f"{path} line {first_line() + row_line}",
+                f"expected {width} fields, got {len(row)}",
+                raise_it=self.table.on_bad_rows == "raise",
+                hint=self.table.hint("on_bad_rows", "skip"),
+            )
         frame = pl.DataFrame(
             {n: pl.Series(n, c, dtype=pl.String) for n, c in zip(needed, cells, strict=True)}
         )
         return frame, lines
+
+    def _bad_row(self, path: str, where: str, problem: str, *, raise_it: bool, hint: str) -> None:
+        """Refuse a malformed row (naming where and how to skip it), or count and log it once."""
+        if raise_it:
+            raise ValueError(f"malformed row at {where}: {problem} ({hint} to skip it)")
+        self.stats["bad_rows_skipped"] += 1
+        if path not in self._logged:
+            self._logged.add(path)
+            logger.warning("skipping malformed rows in %s, first at %s: %s", path, where, problem)
 
     def _parse_slow(self, data: bytes, path: str, first_line: Callable[[], int]) -> Chunk | None:
         """Parse row by row, naming the line of each malformed row."""
@@ -356,17 +359,13 @@ class CsvSource(StreamSource):
                     problem = (
                         f"column {self.column_names[bad]!r}: expected a number, got {row[bad]!r}"
                     )
-            where = f"{path} line {first_line() + row_line}"
-            if self.on_bad_rows == "raise":
-                raise ValueError(
-                    f"malformed row at {where}: {problem} (pass on_bad_rows='skip' to skip it)"
-                )
-            self.stats["bad_rows_skipped"] += 1
-            if path not in self._logged:
-                self._logged.add(path)
-                logger.warning(
-                    "skipping malformed rows in %s, first at %s: %s", path, where, problem
-                )
+            self._bad_row(
+                path,
+                f"{path} line {first_line() + row_line}",
+                problem,
+                raise_it=self.on_bad_rows == "raise",
+                hint="pass on_bad_rows='skip'",
+            )
         if not values:
             return None
         self.stats["rows_read"] += len(values)

@@ -21,7 +21,20 @@ from batchfit.data._table_scan import TableScan
 __all__ = ["RawColumns", "TableRows", "raw_columns", "row_key", "sample_frame", "table_columns"]
 
 
-class TableRows:
+class _BlockReader:
+    """What both readers tell a source: which columns, parsed as what, nulls spelled how."""
+
+    kinds: dict[str, tuple[str, str | None]]
+
+    def read_dtype(self, name: str) -> Any:
+        return read_dtype(self.kinds[name][0])
+
+    @property
+    def null_values(self) -> list[str]:
+        return list(NULL_SPELLINGS)
+
+
+class TableRows(_BlockReader):
     """What a CSV or Parquet source does with each block of a raw table.
 
     The source parses a block into a polars frame (numbers as Float64, the
@@ -78,13 +91,6 @@ class TableRows:
     @property
     def needed(self) -> list[str]:
         return list(dict.fromkeys(self.features + self.targets + self.keep))
-
-    def read_dtype(self, name: str) -> Any:
-        return read_dtype(self.kinds[name][0])
-
-    @property
-    def null_values(self) -> list[str]:
-        return list(NULL_SPELLINGS)
 
     def stat_keys(self) -> tuple[str, ...]:
         return ("bad_rows_skipped", "missing_target_rows_skipped", "missing_rows_skipped")
@@ -279,7 +285,7 @@ def sample_frame(path: str, names: Sequence[str], delimiter: str = ",") -> Any:
         )
 
 
-class RawColumns:
+class RawColumns(_BlockReader):
     """Columns read as they are, for `csv(..., columns=[...])` and `parquet(..., columns=[...])`.
 
     Each column comes out as a 1-D NumPy array of its values: float64 for
@@ -303,13 +309,6 @@ class RawColumns:
     @property
     def needed(self) -> list[str]:
         return self.names
-
-    def read_dtype(self, name: str) -> Any:
-        return read_dtype(self.kinds[name][0])
-
-    @property
-    def null_values(self) -> list[str]:
-        return list(NULL_SPELLINGS)
 
     def stat_keys(self) -> tuple[str, ...]:
         return ()
