@@ -262,27 +262,18 @@ def sample_frame(path: str, names: Sequence[str], delimiter: str = ",") -> Any:
         sample = stream.read(_SAMPLE_BYTES)
     if len(sample) == _SAMPLE_BYTES:
         sample = sample[: max(last_boundary(sample, 0, len(sample)), 0)]
+    options: dict[str, Any] = {
+        "separator": delimiter,
+        "schema": {n: pl.String for n in header},
+        "columns": list(names),
+        "null_values": list(NULL_SPELLINGS),
+        "n_rows": _SAMPLE_ROWS,
+    }
     try:
-        return pl.read_csv(
-            sample,
-            separator=delimiter,
-            schema={n: pl.String for n in header},
-            columns=list(names),
-            null_values=list(NULL_SPELLINGS),
-            n_rows=_SAMPLE_ROWS,
-        )
+        return pl.read_csv(sample, **options)
     except pl.exceptions.PolarsError:
         # a malformed row in the sample: read it leniently; the pass names the line
-        return pl.read_csv(
-            sample,
-            separator=delimiter,
-            schema={n: pl.String for n in header},
-            columns=list(names),
-            null_values=list(NULL_SPELLINGS),
-            n_rows=_SAMPLE_ROWS,
-            truncate_ragged_lines=True,
-            ignore_errors=True,
-        )
+        return pl.read_csv(sample, truncate_ragged_lines=True, ignore_errors=True, **options)
 
 
 class RawColumns(_BlockReader):
