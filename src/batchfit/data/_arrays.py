@@ -44,7 +44,12 @@ def to_array(a: Any, what: str) -> Any:
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{what} must hold numbers, got an array of dtype {arr.dtype}"
-            + (" (strings or mixed objects)" if arr.dtype.kind in "OUS" else "")
+            + (
+                " (strings or mixed objects; encode strings before the model, e.g. with "
+                "StringLookup(output_mode='one_hot') applied to the data)"
+                if arr.dtype.kind in "OUS"
+                else ""
+            )
         )
     if arr.ndim == 0:
         raise ValueError(f"{what} must have a batch dimension, got a scalar")
