@@ -281,6 +281,13 @@ def test_clear_errors(tmp_path: Path, files: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match=r"column 'v' in .*n.parquet is nested \(list<"):
         bd.dataset(str(nested), target="y")
 
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = pa.array([], pa.float64())
+    pq.write_table(pa.table({"a": nothing, "y": nothing}), empty / "e.parquet")
+    with pytest.raises(ValueError, match=r"empty holds no rows: expected at least one"):
+        bd.dataset(str(empty), target="y")
+
     missing = tmp_path / "missing"
     missing.mkdir()
     pq.write_table(pa.table({"a": [1.0], "y": [0.0]}), missing / "1.parquet")
@@ -404,3 +411,24 @@ def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> Non
     want, got = np.load(tmp_path / "ref" / "final.npz"), np.load(tmp_path / "run" / "final.npz")
     for key in want.files:
         np.testing.assert_array_equal(want[key], got[key])
+
+
+def test_a_pyarrow_filesystem_passes_through(files: dict[str, Any]) -> None:
+    """Any `pyarrow.fs` filesystem: paths are inside it, the fingerprint lists without reading."""
+    import pyarrow.fs as pafs
+
+    inner = pafs.SubTreeFileSystem(files["pq_dir"], pafs.LocalFileSystem())
+    remote = bd.dataset(
+        "", filesystem=inner, target="price", batch_size=8, shuffle_buffer=9, seed=1
+    )
+    local = bd.dataset(files["pq_dir"], target="price", batch_size=8, shuffle_buffer=9, seed=1)
+    assert remote.files == ["a.parquet", "b.parquet"]
+    assert_batches_equal(epoch_batches(remote, 1), epoch_batches(local, 1), "SubTreeFileSystem")
+    entries = remote.fingerprint()["files"]
+    for entry, path in zip(entries, files["parquet"], strict=True):
+        stat = os.stat(path)
+        assert (entry["size"], entry["mtime_ns"], entry["head"]) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+            None,
+        )

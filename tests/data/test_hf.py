@@ -250,3 +250,19 @@ def test_fingerprint_tells_a_different_order_or_size(data: dict[str, Any], tmp_p
     smaller = bd.hf(data["plain"].select(range(50)), target="price").fingerprint()
     assert describe_change(saved, smaller) == "50 rows now, 103 in the backup"
     assert FACTORIES["stream"](data).fingerprint() is None
+
+
+def test_a_generator_stream_without_declared_features() -> None:
+    """`IterableDataset.from_generator`: columns learnt from the first rows; striped shards."""
+
+    def rows() -> Any:
+        for i in range(30):
+            yield {"a": float(i), "b": [float(i), 2.0 * i], "y": float(i % 2)}
+
+    stream = datasets.IterableDataset.from_generator(rows)
+    source = bd.hf(stream, target="y", batch_size=4)
+    x = np.concatenate([b[0] for b in source])
+    np.testing.assert_array_equal(x, [[i, i, 2 * i] for i in range(30)])
+    check_resumable(lambda: bd.hf(stream, target="y", batch_size=4, shuffle_buffer=8, seed=0))
+    parts = [np.concatenate([b[0][:, 0] for b in source.shard(r, 2)]) for r in range(2)]
+    np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(30))

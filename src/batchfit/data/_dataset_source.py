@@ -144,6 +144,8 @@ class DatasetSource(StreamSource):
         self._read_names = read
         self._check_types(fragments, read)
         self._fragments, self._rows = self._split(fragments)
+        if self._counts_known() and not sum(int(r or 0) for r in self._rows):
+            raise ValueError(f"{self.where} holds no rows: expected at least one")
         self._units = self._compute_units()
 
     # -- fragments --------------------------------------------------------------
