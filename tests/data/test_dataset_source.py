@@ -30,6 +30,8 @@ from contract import (
     rows_of,
 )
 from datafiles import split_csvs, table, write_parquet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import batchfit.data as bd
 from batchfit.data._fingerprint import describe_change
@@ -432,3 +434,56 @@ def test_a_pyarrow_filesystem_passes_through(files: dict[str, Any]) -> None:
             stat.st_mtime_ns,
             None,
         )
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    group=st.integers(1, 17),
+    batch_size=st.integers(1, 20),
+    shuffle_buffer=st.integers(0, 60),
+    world=st.integers(1, 4),
+    seed=st.integers(0, 2**32),
+    filtered=st.booleans(),
+)
+def test_shards_exact_for_any_row_groups(
+    sizes: list[int],
+    group: int,
+    batch_size: int,
+    shuffle_buffer: int,
+    world: int,
+    seed: int,
+    filtered: bool,
+) -> None:
+    """Any file and row-group sizes: each rank's batch count is its `len()`, ranks are
+    disjoint and together hold every (kept) row once; an epoch is the same twice."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = 0
+        for k, rows in enumerate(sizes):
+            write_parquet(os.path.join(tmp, f"p{k}.parquet"), table(rows, start=start), group)
+            start += rows
+        options: dict[str, Any] = (
+            {"filter": pc.field("id").isin(list(range(1, 200, 2)))} if filtered else {}
+        )
+        base = bd.dataset(
+            tmp,
+            target="price",
+            batch_size=batch_size,
+            shuffle_buffer=shuffle_buffer,
+            seed=seed,
+            **options,
+        )
+        parts = []
+        for rank in range(world):
+            shard = base.shard(rank, world)
+            batches = epoch_batches(shard, 1)
+            assert_batches_equal(epoch_batches(shard, 1), batches, "the same epoch twice")
+            parts.append(rows_of(batches))
+            if not filtered:  # contiguous row ranges, balanced to one row
+                assert shard.num_batches == len(batches)
+                assert len(parts[-1]) in (start // world, start // world + 1)
+        ids = np.sort(np.concatenate(parts))
+        expected = np.arange(start, dtype=np.float64)
+        np.testing.assert_array_equal(ids, expected[expected % 2 != 0] if filtered else expected)
