@@ -407,9 +407,11 @@ def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> Non
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "final.npz").exists()
+    assert (tmp_path / "run" / "backup").exists()
     again = run(tmp_path / "run")
-    again.communicate(timeout=300)
+    printed, _ = again.communicate(timeout=300)
     assert again.returncode == 0
+    assert 0 < printed.count("batch") < 51  # it resumed from the backup, not from the start
     want, got = np.load(tmp_path / "ref" / "final.npz"), np.load(tmp_path / "run" / "final.npz")
     for key in want.files:
         np.testing.assert_array_equal(want[key], got[key])

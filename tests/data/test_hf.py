@@ -266,3 +266,84 @@ def test_a_generator_stream_without_declared_features() -> None:
     check_resumable(lambda: bd.hf(stream, target="y", batch_size=4, shuffle_buffer=8, seed=0))
     parts = [np.concatenate([b[0][:, 0] for b in source.shard(r, 2)]) for r in range(2)]
     np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(30))
+
+
+_KILL_SCRIPT = """
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+import batchfit as bf
+from batchfit.callbacks import BackupAndRestore, LambdaCallback
+from batchfit.layers import Dense, Dropout
+from batchfit.models import Sequential
+
+out, data = Path(sys.argv[1]), sys.argv[2]
+torch.manual_seed(0)
+train = bf.data.hf(datasets.load_from_disk(data), target="label", batch_size=16,
+                   shuffle_buffer=64, seed=3, block_rows=50)
+model = Sequential([Dense(16, activation="relu"), Dropout(0.3), Dense(1, activation="sigmoid")])
+model.compile("adam", "binary_crossentropy", accumulate_steps=2)
+announce = LambdaCallback(on_train_batch_end=lambda b, logs: print(f"batch {b}", flush=True))
+history = model.fit(train, epochs=3, verbose=0,
+                    callbacks=[BackupAndRestore(out / "backup", save_freq=3), announce])
+np.savez(out / "final.npz", *model.get_weights(), loss=np.array(history.history["loss"]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_resume_of_a_dataset_loaded_from_disk(tmp_path: Path) -> None:
+    """kill -9 mid-epoch, the same command again: weights bit-identical to a run never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(270, 4)).astype(np.float32)
+    features = datasets.Features(
+        {
+            "x": datasets.List(datasets.Value("float32"), length=4),
+            "label": datasets.Value("float32"),
+        }
+    )
+    labels = (x[:, 0] + x[:, 1] > 0).astype(np.float32)
+    built = datasets.Dataset.from_dict({"x": x.tolist(), "label": labels}, features=features)
+    built.save_to_disk(str(tmp_path / "data"))
+    script = tmp_path / "run.py"
+    script.write_text(_KILL_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(out: Path) -> subprocess.Popen[str]:
+        out.mkdir(exist_ok=True)
+        command = [sys.executable, str(script), str(out), str(tmp_path / "data")]
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+
+    ref = run(tmp_path / "ref")
+    ref.communicate(timeout=300)
+    assert ref.returncode == 0
+    proc = run(tmp_path / "run")
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("batch")
+        if seen == 26:  # mid-epoch 2 (17 batches per epoch)
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "run" / "final.npz").exists()
+    assert (tmp_path / "run" / "backup").exists()
+    again = run(tmp_path / "run")
+    printed, _ = again.communicate(timeout=300)
+    assert again.returncode == 0
+    assert 0 < printed.count("batch") < 51  # it resumed from the backup, not from the start
+    want, got = np.load(tmp_path / "ref" / "final.npz"), np.load(tmp_path / "run" / "final.npz")
+    for key in want.files:
+        np.testing.assert_array_equal(want[key], got[key])
