@@ -24,8 +24,10 @@ __all__ = [
     "SourceWrapper",
     "arrays",
     "csv",
+    "dataset",
     "frames",
     "generator",
+    "hf",
     "images",
     "npy",
     "num_batches",
@@ -41,6 +43,8 @@ _LAZY = {
     "frames": "batchfit.data._frames",
     "generator": "batchfit.data._generator",
     "images": "batchfit.data._images",
+    "dataset": "batchfit.data._dataset_source",
+    "hf": "batchfit.data._hf",
 }
 
 
