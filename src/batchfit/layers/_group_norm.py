@@ -119,7 +119,10 @@ class GroupNormalization(Layer):
     def call(self, x: torch.Tensor) -> torch.Tensor:
         axis = self.axis % x.dim()
         moved = x.movedim(axis, 1) if axis != 1 else x
-        y = F.group_norm(moved, self.groups, self.gamma, self.beta, self.epsilon)
+        gamma: torch.Tensor | None = self.gamma
+        if gamma is None and self.beta is not None:
+            gamma = torch.ones_like(self.beta)  # torch's backward fails on a bias without weight
+        y = F.group_norm(moved, self.groups, gamma, self.beta, self.epsilon)
         return y.movedim(1, axis) if axis != 1 else y
 
     def get_config(self) -> dict[str, Any]:
