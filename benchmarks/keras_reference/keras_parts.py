@@ -5,7 +5,9 @@ Run once (from the repository root) with Keras' venv, never in CI:
     KERAS_BACKEND=torch /work/keras-venv/bin/python benchmarks/keras_reference/keras_parts.py
 
 (Keras 3.15.1, torch 2.13.0.) It runs every row of `tests/keras_parts_rows.py` in
-Keras on the row's seeded data and writes `tests/data_files/keras_parts_reference.npz`:
+Keras on the row's seeded data and writes `tests/data_files/keras_parts_reference.npz`
+(and `keras_parts_model.keras`, a small model of Conv3D, 3-D pooling,
+GroupNormalization, Dot and constraints saved by Keras, with its prediction):
 for each row, under `"<kind>/<row id>/..."`, Keras' weights (`get_weights()`), its
 output, and for layers the gradients of `sum(output * R)` with respect to the
 inputs and to every weight. The test rebuilds each part with batchfit, loads
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from keras_parts_rows import ROWS, make_data  # noqa: E402
 
 OUT = ROOT / "tests" / "data_files" / "keras_parts_reference.npz"
+MODEL = ROOT / "tests" / "data_files" / "keras_parts_model.keras"
 NAMES = {
     "layers": keras.layers,
     "metrics": keras.metrics,
@@ -151,6 +154,28 @@ def run_regularizer(key: str, expr: str, data: dict[str, Any], out: dict[str, np
     out[f"{key}/value"] = _np(eval(expr, NAMES)(keras.ops.convert_to_tensor(data["w"])))
 
 
+def save_model(out: dict[str, np.ndarray]) -> None:
+    """A small functional model of the new parts, saved by Keras as a `.keras` file that
+    the test loads with batchfit's `load_model`; its prediction goes to the reference."""
+    L = keras.layers  # noqa: N806
+    inp = keras.Input((3, 4, 5, 2))
+    c = L.Conv3D(
+        4, 2, padding="same", kernel_constraint=keras.constraints.MaxNorm(2.0),
+        kernel_regularizer=keras.regularizers.L2(0.01), bias_constraint="non_neg",
+    )(inp)  # fmt: skip
+    g = L.GroupNormalization(2, epsilon=0.01)(c)
+    m = L.MaxPooling3D(2, padding="same")(g)
+    a = L.AveragePooling3D(2, strides=1, padding="same")(g)
+    gm = L.GlobalMaxPooling3D()(m)
+    ga = L.GlobalAveragePooling3D()(a)
+    d = L.Dot(axes=1, normalize=True)([gm, ga])
+    y = L.Dense(1, kernel_constraint=keras.constraints.UnitNorm())(L.Concatenate()([gm, d]))
+    model = keras.Model(inp, y)
+    x = make_data("model/x", {"x": ("normal", (2, 3, 4, 5, 2))})["x"]
+    out["model/out"] = _np(model.predict(x, verbose=0))
+    model.save(MODEL)
+
+
 def main() -> None:
     torch.manual_seed(0)
     keras.utils.set_random_seed(0)
@@ -163,9 +188,11 @@ def main() -> None:
         except Exception:  # report and go on: the test skips rows without a reference
             failed.append(key)
             traceback.print_exc()
+    save_model(out)
     np.savez_compressed(OUT, **out)
     print(f"keras {keras.__version__}, torch {torch.__version__}: {len(ROWS) - len(failed)} rows")
     print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size} bytes, {len(out)} arrays)")
+    print(f"wrote {MODEL.relative_to(ROOT)} ({MODEL.stat().st_size} bytes)")
     if failed:
         print("rows Keras could not run:", ", ".join(failed))
 
