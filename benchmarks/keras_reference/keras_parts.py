@@ -157,7 +157,7 @@ def run_regularizer(key: str, expr: str, data: dict[str, Any], out: dict[str, np
 def save_model(out: dict[str, np.ndarray]) -> None:
     """A small functional model of the new parts, saved by Keras as a `.keras` file that
     the test loads with batchfit's `load_model`; its prediction goes to the reference."""
-    L = keras.layers  # noqa: N806
+    L = keras.layers
     inp = keras.Input((3, 4, 5, 2))
     c = L.Conv3D(
         4, 2, padding="same", kernel_constraint=keras.constraints.MaxNorm(2.0),

@@ -162,6 +162,15 @@ def names() -> list[str]:
     return sorted([*_FACTORIES, *_ALIASES])
 
 
+#: losses of a whole batch (one value, not per sample): Keras offers no metric by these names
+_NOT_METRICS = frozenset({"dice", "tversky"})
+
+
+def _metric_names() -> list[str]:
+    """The loss names `compile(metrics=[...])` accepts (Keras' metric functions)."""
+    return [name for name in names() if name not in _NOT_METRICS]
+
+
 def canonical_name(name: str) -> str:
     key = name.lower()
     return _ALIASES.get(key, key)
