@@ -347,6 +347,12 @@ METRICS = [
         MULTI_TRUE,
         MULTI_PRED,
     ),
+    _metric(
+        "AUC_thresholds",
+        "metrics.AUC(thresholds=[0.1, 0.25, 0.3, 0.6, 0.62, 0.9], curve='PR')",
+        BIN,
+        PROB,
+    ),
     _metric("AUC_logits", "metrics.AUC(from_logits=True, curve='PR')", BIN, ("normal", (B, 1))),
     _metric("Accuracy", "metrics.Accuracy()", SPARSE, SPARSE),
     _metric("BinaryAccuracy", "metrics.BinaryAccuracy(threshold=0.4)", BIN, PROB),

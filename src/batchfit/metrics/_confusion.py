@@ -282,6 +282,8 @@ class AUC(Metric):
 
     Args:
         num_thresholds: thresholds `[-1e-7, 1/(n-1), ..., 1 + 1e-7]` (Keras' default 200).
+        thresholds: increasing thresholds in [0, 1] to use instead (Keras adds -1e-7 and
+            1 + 1e-7 around them).
         curve: "ROC", "PR" (precision-recall) or "PRGAIN" (precision-recall gain).
         summation_method: "interpolation" (trapezoids; for PR, Davis & Goadrich's
             interpolation of precision between thresholds, Keras' `interpolate_pr_auc`),
@@ -308,10 +310,15 @@ class AUC(Metric):
         from_logits: bool = False,
     ) -> None:
         super().__init__(name or "auc", dtype)
-        if thresholds is not None:
-            raise ValueError(
-                "AUC(thresholds=...) is not supported; use num_thresholds (evenly spaced)"
-            )
+        self.thresholds = None if thresholds is None else [float(t) for t in thresholds]
+        if self.thresholds is not None:
+            if any(not 0.0 <= t <= 1.0 for t in self.thresholds) or self.thresholds != sorted(
+                self.thresholds
+            ):
+                raise ValueError(
+                    f"AUC thresholds must be increasing values in [0, 1], got {thresholds!r}"
+                )
+            num_thresholds = len(self.thresholds) + 2  # Keras adds the two end points
         if num_thresholds < 2:
             raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds}")
         self.curve = str(curve).upper()
@@ -332,7 +339,10 @@ class AUC(Metric):
             else torch.as_tensor(label_weights, dtype=torch.float64).reshape(-1)
         )
         self.from_logits = bool(from_logits)
-        inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
+        if self.thresholds is None:
+            inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
+        else:
+            inner = torch.tensor(self.thresholds, dtype=torch.float64)
         self._thresholds = torch.cat(
             [torch.tensor([-1e-7], dtype=torch.float64), inner, torch.tensor([1 + 1e-7])]
         )
@@ -473,4 +483,5 @@ class AUC(Metric):
             "num_labels": self.num_labels,
             "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
             "from_logits": self.from_logits,
+            **({} if self.thresholds is None else {"thresholds": list(self.thresholds)}),
         }
