@@ -299,6 +299,21 @@ TRAIN = [
             (4, 2, 2, 2, 2),
         ),
         (
+            "LSTM_constraints",
+            "layers.LSTM(3, kernel_constraint=constraints.MaxNorm(0.5), "
+            "recurrent_constraint=constraints.UnitNorm(), bias_constraint='non_neg')",
+            (8, 5, 4),
+            (8, 3),
+        ),
+        (
+            "GRU_constraints",
+            "layers.GRU(3, kernel_constraint=constraints.MaxNorm(0.4, axis=1), "
+            "recurrent_constraint=constraints.MinMaxNorm(0.2, 0.5), "
+            "bias_constraint=constraints.MaxNorm(0.3))",
+            (8, 5, 4),
+            (8, 3),
+        ),
+        (
             "Embedding_MaxNorm",
             "layers.Embedding(6, 3, embeddings_constraint=constraints.MaxNorm(0.03, axis=1))",
             ("int", (8, 4), 6),

@@ -38,12 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batchfit import activations, initializers
+from batchfit import activations, constraints, initializers
 from batchfit.layers._base import (
     Layer,
     Regularized,
     Shape,
     _serialize_regularizer,
+    attach_constraint,
     losses_used,
     register_layer,
 )
@@ -72,10 +73,11 @@ def _dropout_mask(like: torch.Tensor, rate: float) -> torch.Tensor:
 class _RNN(Regularized, Layer):
     """Shared machinery of the recurrent layers: shapes, states, masks, the loop.
 
-    Keras' `kernel_regularizer`, `recurrent_regularizer`, `bias_regularizer` and
-    `activity_regularizer` are taken by all three; a penalty sees the kernels in
-    Keras' `(in, gates*units)` layout (GRU's gates in torch's order r, z, n, which
-    changes nothing for Keras' L1/L2 sums).
+    Keras' `kernel_regularizer`, `recurrent_regularizer`, `bias_regularizer`,
+    `activity_regularizer` and the three `*_constraint`s are taken by all three; a
+    penalty or constraint sees the kernels in Keras' `(in, gates*units)` layout
+    (GRU's gate blocks in torch's order r, z, n, which changes nothing for Keras'
+    L1/L2 sums and norm constraints: they treat every column alike).
     """
 
     _keras_kernel = staticmethod(torch.t)
@@ -103,12 +105,17 @@ class _RNN(Regularized, Layer):
         recurrent_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         from batchfit import regularizers
 
         self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
+        self._set_constraints(kernel_constraint, bias_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         if self.recurrent_regularizer is not None:
             losses_used[0] = True
@@ -163,6 +170,7 @@ class _RNN(Regularized, Layer):
             initializers.get(self.bias_initializer)(bias, features, width)
             self.bias = nn.Parameter(self._init_bias(bias))
         self._register_weight_penalties()
+        attach_constraint(self.recurrent_kernel, self.recurrent_constraint, self._keras_kernel)
         super().build(input_shape)
 
     def _init_bias(self, bias: torch.Tensor) -> torch.Tensor:
@@ -367,6 +375,8 @@ class _RNN(Regularized, Layer):
             "zero_output_for_mask": self.zero_output_for_mask,
             **self._regularizer_config(),
             "recurrent_regularizer": _serialize_regularizer(self.recurrent_regularizer, self.name),
+            **self._constraint_config(),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
         }
 
 
