@@ -273,3 +273,22 @@ def test_dice_and_tversky_by_name_train_a_model() -> None:
     # Tversky with alpha = beta = 0.5 is the Dice loss
     yt, yp = torch.tensor(y), torch.tensor(rng.uniform(size=y.shape).astype("f4"))
     assert float(losses.tversky(yt, yp)) == pytest.approx(float(losses.dice(yt, yp)), rel=1e-6)
+
+
+def test_add_weight_constraint_is_applied_in_fit() -> None:
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(
+                shape=(input_shape[-1],), initializer="ones", constraint=constraints.NonNeg()
+            )
+
+        def call(self, x):
+            return x * self.w
+
+    model = batchfit.Sequential([batchfit.Input((3,)), Scale(), layers.Dense(1)])
+    model.compile(optimizer=optimizers.SGD(1.0), loss="mse")
+    model.layers[1].set_weights([np.ones((3, 1), "f4"), np.zeros(1, "f4")])
+    x = np.ones((8, 3), "f4")
+    # the first step takes w to 1 - 2 * (3 + 50) < 0; the constraint projects it to 0
+    model.fit(x, np.full((8, 1), -50.0, "f4"), epochs=3, verbose=0)
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], np.zeros(3, "f4"))
