@@ -290,5 +290,5 @@ def test_add_weight_constraint_is_applied_in_fit() -> None:
     model.layers[1].set_weights([np.ones((3, 1), "f4"), np.zeros(1, "f4")])
     x = np.ones((8, 3), "f4")
     # the first step takes w to 1 - 2 * (3 + 50) < 0; the constraint projects it to 0
-    model.fit(x, np.full((8, 1), -50.0, "f4"), epochs=3, verbose=0)
+    model.fit(x, np.full((8, 1), -50.0, "f4"), epochs=1, batch_size=8, verbose=0)
     np.testing.assert_array_equal(model.layers[0].get_weights()[0], np.zeros(3, "f4"))
