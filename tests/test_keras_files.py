@@ -284,14 +284,19 @@ def _one_dense(tmp_path: Path, **extra) -> Path:
 
 def test_non_default_unknown_key_is_named_and_default_one_ignored(tmp_path):
     assert load_model(str(_one_dense(tmp_path, lora_rank=None, groups=1))).count_params() == 10
-    with pytest.raises(
-        ValueError, match=r"layer 'd' \(Dense\) sets kernel_constraint=.*not support"
-    ):
-        load_model(str(_one_dense(tmp_path, kernel_constraint={"class_name": "MaxNorm"})))
-    # a regularizer as Keras serializes it is honoured
+    with pytest.raises(ValueError, match=r"layer 'd' \(Dense\) sets lora_rank=4.*not support"):
+        load_model(str(_one_dense(tmp_path, lora_rank=4)))
+    # a regularizer and a constraint as Keras serializes them are honoured
     l2 = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.25}}
-    model = load_model(str(_one_dense(tmp_path, kernel_regularizer=l2)))
+    max_norm = {
+        "module": "keras.constraints",
+        "class_name": "MaxNorm",
+        "config": {"max_value": 3, "axis": 0},
+        "registered_name": None,
+    }
+    model = load_model(str(_one_dense(tmp_path, kernel_regularizer=l2, kernel_constraint=max_norm)))
     assert model.get_layer("d").kernel_regularizer.l2 == pytest.approx(0.25)
+    assert model.get_layer("d").kernel_constraint.get_config() == {"max_value": 3, "axis": 0}
 
 
 def test_unknown_layer_class_and_lambda_are_refused_by_name(tmp_path):

@@ -254,8 +254,13 @@ def _close(actual: torch.Tensor, expected: float) -> None:
 
 
 # -- the table ---------------------------------------------------------------------------------
+#: losses of the whole batch (one value, no per-sample values for the table above); they
+#: are checked against Keras in test_keras_parts_table.py
+BATCH_LOSSES = ["dice", "tversky"]
+
+
 def test_table_covers_every_name() -> None:
-    assert losses.names() == ALL_NAMES
+    assert losses.names() == sorted([*ALL_NAMES, *BATCH_LOSSES])
 
 
 @table

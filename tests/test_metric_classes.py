@@ -462,10 +462,10 @@ def test_bad_arguments_name_what_was_expected() -> None:
         metrics.IoU(3, target_class_ids=[3])
     with pytest.raises(ValueError, match=r"expects 2-D targets .* got y_true \(4,\)"):
         metrics.F1Score().update_state(np.zeros(4), np.zeros(4))
-    with pytest.raises(
-        ValueError, match="AUC supports Keras' default curve='ROC' .* got curve='PR'"
-    ):
-        metrics.AUC(curve="PR")
+    with pytest.raises(ValueError, match="curve must be 'ROC', 'PR' or 'PRGAIN', got 'PRC'"):
+        metrics.AUC(curve="PRC")
+    with pytest.raises(ValueError, match="summation_method must be .* got 'trapezoid'"):
+        metrics.AUC(summation_method="trapezoid")
     with pytest.raises(ValueError, match="unknown metric class 'Bogus'; known classes: AUC"):
         metrics.deserialize({"class_name": "Bogus", "config": {}})
     with pytest.raises(ValueError, match="cannot serialize 'MeanMetricWrapper'"):

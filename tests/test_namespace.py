@@ -56,7 +56,7 @@ def test_each_public_module_imports_first_in_a_fresh_interpreter(name: str) -> N
 
 def test_keras_top_level_names() -> None:
     import batchfit as keras
-    from batchfit import layers, models
+    from batchfit import constraints, layers, models
 
     assert keras.Sequential is models.Sequential
     assert keras.Model is models.Model
@@ -65,6 +65,7 @@ def test_keras_top_level_names() -> None:
         assert getattr(keras, name) is not None, name
     assert set(batchfit.__all__) <= set(dir(keras))
     assert keras.version() == keras.__version__
+    assert keras.constraints.MaxNorm is constraints.MaxNorm  # keras.constraints (issue 13)
 
 
 def test_from_import_spellings() -> None:

@@ -77,6 +77,18 @@ from batchfit.layers._structural import (
 )
 
 # isort: split
+# volumes, group normalization, Dot (issue 13)
+from batchfit.layers._conv3d import (
+    AveragePooling3D,
+    Conv3D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling3D,
+    MaxPooling3D,
+)
+from batchfit.layers._group_norm import GroupNormalization
+from batchfit.layers._merge import Dot, dot
+
+# isort: split
 # preprocessing layers (issue 14)
 from batchfit.layers._discretization import Discretization
 from batchfit.layers._encoding import CategoryEncoding, Hashing
@@ -84,6 +96,7 @@ from batchfit.layers._lookup import IntegerLookup, StringLookup
 
 Convolution1D = Conv1D  # Keras 2 aliases
 Convolution2DTranspose = Conv2DTranspose
+Convolution3D = Conv3D
 
 __all__ = [
     "Activation",
@@ -171,6 +184,16 @@ __all__ = [
     "MultiHeadAttention",
     "SimpleRNN",
     "TimeDistributed",
+    # volumes, group normalization, Dot (issue 13)
+    "AveragePooling3D",
+    "Conv3D",
+    "Convolution3D",
+    "Dot",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling3D",
+    "GroupNormalization",
+    "MaxPooling3D",
+    "dot",
     # preprocessing layers (issue 14)
     "CategoryEncoding",
     "Discretization",

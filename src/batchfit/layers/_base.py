@@ -130,8 +130,9 @@ def collect_losses(module: nn.Module) -> list[torch.Tensor]:
 
 
 class Regularized:
-    """Keras' `kernel_regularizer`, `bias_regularizer` and `activity_regularizer` for a
-    built-in layer with `kernel`/`bias` weights (Dense, Conv2D).
+    """Keras' `kernel_regularizer`, `bias_regularizer` and `activity_regularizer` (and
+    `kernel_constraint`/`bias_constraint` where the layer takes them) for a built-in
+    layer with `kernel`/`bias` weights (Dense, the convolutions, the recurrent layers).
 
     Weight penalties join `layer.losses` through `_weight_regularizers` (as
     `add_weight(regularizer=...)` does); the activity penalty is added per call,
@@ -141,6 +142,8 @@ class Regularized:
     kernel_regularizer: Any = None
     bias_regularizer: Any = None
     activity_regularizer: Any = None
+    kernel_constraint: Any = None
+    bias_constraint: Any = None
     #: how the stored kernel maps to Keras' layout (Dense stores it transposed)
     _keras_kernel: Any = None
 
@@ -154,15 +157,36 @@ class Regularized:
             losses_used[0] = True
 
     def _register_weight_penalties(self) -> None:
+        """At `build`: weight penalties into `layer.losses`, constraints onto the weights."""
         layer: Any = self
         penalties = layer.__dict__.setdefault("_weight_regularizers", [])
         penalties.clear()
+        to_keras = self._keras_kernel or (lambda w: w)
         if self.kernel_regularizer is not None:
-            to_keras = self._keras_kernel or (lambda w: w)
             penalty = self.kernel_regularizer
             penalties.append((layer.kernel, lambda w: penalty(to_keras(w))))
         if self.bias_regularizer is not None and getattr(layer, "bias", None) is not None:
             penalties.append((layer.bias, self.bias_regularizer))
+        recurrent = getattr(self, "recurrent_regularizer", None)
+        if recurrent is not None:
+            penalties.append((layer.recurrent_kernel, lambda w: recurrent(to_keras(w))))
+        attach_constraint(layer.kernel, self.kernel_constraint, self._keras_kernel)
+        if getattr(layer, "bias", None) is not None:
+            attach_constraint(layer.bias, self.bias_constraint)
+
+    def _set_constraints(self, kernel: Any, bias: Any) -> None:
+        from batchfit import constraints
+
+        self.kernel_constraint = constraints.get(kernel)
+        self.bias_constraint = constraints.get(bias)
+
+    def _constraint_config(self) -> dict[str, Any]:
+        from batchfit import constraints
+
+        return {
+            name: constraints.serialize(getattr(self, name))
+            for name in ("kernel_constraint", "bias_constraint")
+        }
 
     def _activity_penalty(self, y: torch.Tensor) -> None:
         penalty = self.activity_regularizer(y)
@@ -174,6 +198,27 @@ class Regularized:
             name: _serialize_regularizer(getattr(self, name), getattr(self, "name", ""))
             for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
         }
+
+
+# NOTE [ Constraints after the update ]
+# Keras 3's optimizer projects a variable with its `constraint` right after
+# each update (`BaseOptimizer.apply`), only the variables that had a gradient.
+# A constrained weight here carries `keras_constraint(w)`, which projects it in
+# place, in Keras' layout (a Dense kernel is stored `(out, in)` but constrained
+# as Keras' `(in, out)`); `Optimizer.step` calls it after the update, so `fit`,
+# `train_on_batch` and `optimizer.apply` all do.
+def attach_constraint(weight: torch.Tensor, constraint: Any, to_keras: Any = None) -> None:
+    """Make the optimizer project `weight` with `constraint` after each update (None: stop)."""
+    if constraint is None:
+        weight.__dict__.pop("keras_constraint", None)
+        return
+
+    @torch.no_grad()
+    def project(w: torch.Tensor) -> None:
+        view = to_keras(w) if to_keras is not None else w
+        view.copy_(constraint(view))
+
+    weight.keras_constraint = project  # type: ignore[attr-defined]
 
 
 def _serialize_regularizer(value: Any, layer: str) -> Any:
@@ -345,9 +390,10 @@ class Layer(nn.Module):
         """Make a weight as Keras' `Layer.add_weight` (Keras initializer names).
 
         A non-trainable weight is state that is saved with the model and never
-        trained. `regularizer` adds its penalty on the weight to `layer.losses`.
-        Keyword arguments Keras accepts for other backends (`constraint`,
-        `aggregation`, `autocast`, ...) are accepted and have no effect here.
+        trained. `regularizer` adds its penalty on the weight to `layer.losses`;
+        `constraint` projects the weight after each optimizer update. Keyword
+        arguments Keras accepts for other backends (`aggregation`, `autocast`,
+        ...) are accepted and have no effect here.
         """
         from batchfit import initializers, regularizers
         from batchfit.layers._input import as_dtype
@@ -376,6 +422,10 @@ class Layer(nn.Module):
             penalty = regularizers.get(regularizer)
             self.__dict__.setdefault("_weight_regularizers", []).append((var, penalty))
             losses_used[0] = True
+        if kwargs.get("constraint") is not None:
+            from batchfit import constraints
+
+            attach_constraint(var, constraints.get(kwargs["constraint"]))
         del kwargs
         return var
 

@@ -79,7 +79,8 @@ class Conv2D(Regularized, Layer):
     """2-D convolution over channels-last images.
 
     `kernel_regularizer`, `bias_regularizer` and `activity_regularizer` take Keras
-    regularizers, added to the training loss.
+    regularizers, added to the training loss; `kernel_constraint`/`bias_constraint`
+    Keras constraints, applied after each update (kernel in Keras' `(kh, kw, in, out)`).
 
     Args:
         filters: output channels.
@@ -109,10 +110,13 @@ class Conv2D(Regularized, Layer):
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
+        self._set_constraints(kernel_constraint, bias_constraint)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{self.name}: only data_format='channels_last' is supported")
         self.filters = int(filters)
@@ -198,6 +202,7 @@ class Conv2D(Regularized, Layer):
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
             **self._regularizer_config(),
+            **self._constraint_config(),
         }
 
 
@@ -255,7 +260,7 @@ def average_pool_same(
     match the torch backend, the reference of these tests.
     """
     pads = [_same_pads(x.shape[2 + i], k, s) for i, (k, s) in enumerate(zip(pool_size, strides))]
-    pool = F.avg_pool1d if len(pads) == 1 else F.avg_pool2d
+    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[len(pads)]
     if all(before == after for before, after in pads):
         padding = [before for before, _ in pads]
         return pool(x, pool_size, strides, padding, count_include_pad=False)  # type: ignore[arg-type]

@@ -9,7 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batchfit.layers._base import Shape, register_layer
+from batchfit import constraints
+from batchfit.layers._base import (
+    Shape,
+    _serialize_regularizer,
+    attach_constraint,
+    losses_used,
+    register_layer,
+)
 from batchfit.layers._conv_extra import Activation, _ConvBase, _pad_for
 
 __all__ = ["DepthwiseConv2D", "SeparableConv2D"]
@@ -35,8 +42,11 @@ class _Depthwise(_ConvBase):
         return F.conv2d(x, weight, bias, self.strides, 0, self.dilation_rate, channels)
 
     def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for what in ("regularizer", "constraint"):  # Keras' name of this kernel
+            config[f"depthwise_{what}"] = config.pop(f"kernel_{what}")
         return {
-            **super().get_config(),
+            **config,
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": self.depthwise_initializer,
         }
@@ -61,11 +71,17 @@ class DepthwiseConv2D(_Depthwise):
         use_bias: bool = True,
         depthwise_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        depthwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, **kwargs,
+            bias_initializer, depthwise_regularizer, bias_regularizer, activity_regularizer,
+            depthwise_constraint, bias_constraint, **kwargs,
         )  # fmt: skip
         self.depth_multiplier = int(depth_multiplier)
         self.depthwise_initializer = depthwise_initializer
@@ -107,12 +123,26 @@ class SeparableConv2D(_Depthwise):
         depthwise_initializer: str = "glorot_uniform",
         pointwise_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
+        depthwise_regularizer: Any = None,
+        pointwise_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        depthwise_constraint: Any = None,
+        pointwise_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-            bias_initializer, **kwargs,
+            bias_initializer, depthwise_regularizer, bias_regularizer, activity_regularizer,
+            depthwise_constraint, bias_constraint, **kwargs,
         )  # fmt: skip
+        from batchfit import regularizers
+
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        if self.pointwise_regularizer is not None:
+            losses_used[0] = True
         self.filters = int(filters)
         self.depth_multiplier = int(depth_multiplier)
         self.depthwise_initializer = depthwise_initializer
@@ -131,6 +161,11 @@ class SeparableConv2D(_Depthwise):
         )
         self._make_bias(self.filters, middle, self.filters)
         super().build(input_shape)
+        if self.pointwise_regularizer is not None:
+            self.__dict__["_weight_regularizers"].append(
+                (self.pointwise_kernel, self.pointwise_regularizer)
+            )
+        attach_constraint(self.pointwise_kernel, self.pointwise_constraint)
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -143,4 +178,6 @@ class SeparableConv2D(_Depthwise):
             **super().get_config(),
             "filters": self.filters,
             "pointwise_initializer": self.pointwise_initializer,
+            "pointwise_regularizer": _serialize_regularizer(self.pointwise_regularizer, self.name),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         }

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from batchfit import activations, initializers
-from batchfit.layers._base import Layer, Shape, register_layer
+from batchfit.layers._base import Layer, Regularized, Shape, register_layer
 from batchfit.layers._conv import _same_pads
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2DTranspose"]
@@ -70,8 +70,14 @@ def _pad_for(
     return F.pad(x, pads) if any(pads) else x
 
 
-class _ConvBase(Layer):
-    """Shared arguments, checks and config of the convolutions here."""
+class _ConvBase(Regularized, Layer):
+    """Shared arguments, checks and config of the convolutions here.
+
+    Every convolution takes Keras' `kernel_regularizer`, `bias_regularizer`,
+    `activity_regularizer`, `kernel_constraint` and `bias_constraint` (the
+    depthwise ones spell the kernel's `depthwise_...`), applied to the kernel in
+    Keras' layout.
+    """
 
     rank = 2
     paddings: tuple[str, ...] = ("valid", "same")
@@ -86,9 +92,16 @@ class _ConvBase(Layer):
         activation: Activation = None,
         use_bias: bool = True,
         bias_initializer: str = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
+        self._set_constraints(kernel_constraint, bias_constraint)
         if data_format not in (None, "channels_last"):
             raise ValueError(
                 f"{self.name}: only data_format='channels_last' is supported, got {data_format!r}"
@@ -111,11 +124,17 @@ class _ConvBase(Layer):
         self.bias_initializer = bias_initializer
         self.bias: nn.Parameter | None = None
 
+    def build(self, input_shape: Shape) -> None:
+        self._register_weight_penalties()  # the subclass made its weights first
+        super().build(input_shape)
+
     def _channels(self, input_shape: Shape) -> int:
         if len(input_shape) != self.rank + 2:
-            expected = (
-                "(batch, steps, channels)" if self.rank == 1 else "(batch, height, width, channels)"
-            )
+            expected = {
+                1: "(batch, steps, channels)",
+                2: "(batch, height, width, channels)",
+                3: "(batch, depth, height, width, channels)",
+            }[self.rank]
             raise ValueError(
                 f"{self.name}: expected channels-last input {expected}, "
                 f"got input shape {tuple(input_shape)}"
@@ -145,7 +164,10 @@ class _ConvBase(Layer):
 
     def _finish(self, y: torch.Tensor) -> torch.Tensor:
         y = y.movedim(1, -1)
-        return y if self.activation is None else self.activation(y)
+        y = y if self.activation is None else self.activation(y)
+        if self.activity_regularizer is not None:
+            self._activity_penalty(y)
+        return y
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -158,6 +180,8 @@ class _ConvBase(Layer):
             "activation": activations.name_of(self.activation),
             "use_bias": self.use_bias,
             "bias_initializer": self.bias_initializer,
+            **self._regularizer_config(),
+            **self._constraint_config(),
         }
 
 

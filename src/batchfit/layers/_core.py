@@ -53,6 +53,8 @@ class Dense(Regularized, Layer):
         kernel_initializer, bias_initializer: Keras initialiser names.
         kernel_regularizer, bias_regularizer, activity_regularizer: Keras regularizers
             (`keras.regularizers.l2(0.01)`, "l2", ...), added to the training loss.
+        kernel_constraint, bias_constraint: Keras constraints (`keras.constraints.MaxNorm(3)`),
+            applied to the weight (kernel in Keras layout) after each optimizer update.
     """
 
     _keras_kernel = staticmethod(torch.t)
@@ -67,10 +69,13 @@ class Dense(Regularized, Layer):
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
+        self._set_constraints(kernel_constraint, bias_constraint)
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"{self.name}: units must be a positive integer, got {units!r}")
         self.units = units
@@ -126,6 +131,7 @@ class Dense(Regularized, Layer):
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
             **self._regularizer_config(),
+            **self._constraint_config(),
         }
 
 

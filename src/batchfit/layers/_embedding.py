@@ -8,8 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batchfit import initializers
-from batchfit.layers._base import Layer, Shape, register_layer
+from batchfit import constraints, initializers, regularizers
+from batchfit.layers._base import (
+    Layer,
+    Shape,
+    _serialize_regularizer,
+    attach_constraint,
+    losses_used,
+    register_layer,
+)
 from batchfit.layers._recurrent import with_mask
 
 __all__ = ["Embedding", "Masking"]
@@ -29,6 +36,8 @@ class Embedding(Layer):
         mask_zero: id 0 is padding: the output carries a mask (see NOTE [ Masks ]
             in `_recurrent.py`) that recurrent and attention layers honour.
         input_length: Keras 2's argument, accepted (the length comes from the data).
+        embeddings_regularizer, activity_regularizer: Keras regularizers (added to the loss).
+        embeddings_constraint: a Keras constraint applied after each optimizer update.
 
     The single weight `embeddings` has Keras' shape `(input_dim, output_dim)`.
     """
@@ -40,6 +49,9 @@ class Embedding(Layer):
         embeddings_initializer: str = "uniform",
         mask_zero: bool = False,
         input_length: int | None = None,
+        embeddings_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         if input_length is not None and "input_shape" not in kwargs:
@@ -57,6 +69,14 @@ class Embedding(Layer):
         weights = torch.empty(input_dim, output_dim)
         initializers.get(init)(weights, input_dim, output_dim)
         self.embeddings = nn.Parameter(weights)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        if self.embeddings_regularizer is not None:
+            self.__dict__["_weight_regularizers"] = [(self.embeddings, self.embeddings_regularizer)]
+        if self.embeddings_regularizer is not None or self.activity_regularizer is not None:
+            losses_used[0] = True
+        attach_constraint(self.embeddings, self.embeddings_constraint)
         super().build((None, *(self.declared_input_shape or (None,))))
 
     def build(self, input_shape: Shape) -> None:
@@ -72,6 +92,8 @@ class Embedding(Layer):
                 f"{self.name}: ids must be in [0, {self.input_dim}) (input_dim), got ids from "
                 f"{low} to {high}"
             ) from err
+        if self.activity_regularizer is not None:  # divided by the batch size, as Keras
+            self.add_loss(self.activity_regularizer(y) / y.shape[0])
         return with_mask(y, ids != 0) if self.mask_zero else y
 
     def get_config(self) -> dict[str, Any]:
@@ -81,6 +103,11 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             "embeddings_initializer": self.embeddings_initializer,
             "mask_zero": self.mask_zero,
+            **{
+                key: _serialize_regularizer(getattr(self, key), self.name)
+                for key in ("embeddings_regularizer", "activity_regularizer")
+            },
+            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
         }
         if self.input_length is not None:
             config["input_length"] = self.input_length

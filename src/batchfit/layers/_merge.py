@@ -1,4 +1,5 @@
-"""Merge layers: `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`.
+"""Merge layers: `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`,
+`Dot`.
 
 Each takes a list of tensors (the inputs of a multi-input functional model
 meet here); the lower-case functions are Keras' shorthands,
@@ -19,6 +20,7 @@ __all__ = [
     "Add",
     "Average",
     "Concatenate",
+    "Dot",
     "Maximum",
     "Minimum",
     "Multiply",
@@ -26,6 +28,7 @@ __all__ = [
     "add",
     "average",
     "concatenate",
+    "dot",
     "maximum",
     "minimum",
     "multiply",
@@ -116,6 +119,81 @@ class Minimum(_Merge):
 
     def merge(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return reduce(torch.minimum, inputs)
+
+
+@register_layer
+class Dot(_Merge):
+    """Dot product of two batched tensors along `axes`, as Keras' `batch_dot`.
+
+    For `x` of shape `(N, *a, k, *b)` and `y` of shape `(N, *c, k, *d)` (the `k`
+    axes named by `axes`), the output is `(N, *a, *b, *c, *d)`: `x`'s other axes
+    first, then `y`'s; two vectors give `(N, 1)`.
+
+    Args:
+        axes: one axis for both inputs, or a pair `(axis_of_x, axis_of_y)`; not 0
+            (the batch). Negative axes count from the end.
+        normalize: L2-normalise both inputs along their axis first, so the output is
+            the cosine similarity (`x * min(1 / ||x||, 1e7)`, Keras' `normalize`).
+    """
+
+    def __init__(self, axes: int | Sequence[int], normalize: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(axes, int):
+            self.axes: int | tuple[int, int] = axes
+        else:
+            pair = tuple(axes)
+            if len(pair) != 2 or not all(isinstance(a, int) for a in pair):
+                raise ValueError(
+                    f"{self.name}: axes must be an int or a pair of ints, got {axes!r}"
+                )
+            self.axes = (int(pair[0]), int(pair[1]))
+        self.normalize = bool(normalize)
+
+    def _axes(self, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
+        pair = (self.axes, self.axes) if isinstance(self.axes, int) else self.axes
+        a, b = pair[0] % x.dim(), pair[1] % y.dim()
+        if a == 0 or b == 0:
+            raise ValueError(f"{self.name}: cannot take the dot product over the batch axis 0")
+        if x.shape[a] != y.shape[b]:
+            raise ValueError(
+                f"{self.name}: the axes have different sizes: x.shape[{a}] = {x.shape[a]}, "
+                f"y.shape[{b}] = {y.shape[b]} (shapes {tuple(x.shape)} and {tuple(y.shape)})"
+            )
+        return a, b
+
+    def merge(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        if len(inputs) != 2:
+            raise ValueError(f"{self.name}: Dot takes exactly 2 tensors, got {len(inputs)}")
+        x, y = inputs
+        if x.dim() < 2 or y.dim() < 2:
+            raise ValueError(
+                f"{self.name}: Dot needs inputs of rank 2 or more, got shapes "
+                f"{tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        a, b = self._axes(x, y)
+        if self.normalize:
+            x, y = _l2_normalize(x, a), _l2_normalize(y, b)
+        x, y = x.movedim(a, -1), y.movedim(b, 1)
+        n, k = x.shape[0], x.shape[-1]
+        out = torch.bmm(x.reshape(n, -1, k), y.reshape(n, k, -1))
+        out = out.reshape(n, *x.shape[1:-1], *y.shape[2:])
+        return out.unsqueeze(-1) if out.dim() == 1 else out
+
+    def get_config(self) -> dict[str, Any]:
+        axes = self.axes if isinstance(self.axes, int) else list(self.axes)
+        return {**super().get_config(), "axes": axes, "normalize": self.normalize}
+
+
+def _l2_normalize(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """Keras' `ops.normalize`: `x * min(rsqrt(sum(x**2)), 1 / epsilon)`."""
+    return x * torch.rsqrt(x.square().sum(axis, keepdim=True)).clamp_max(1e7)
+
+
+def dot(
+    inputs: Sequence[Any], axes: int | Sequence[int] = -1, normalize: bool = False, **kwargs: Any
+) -> Any:
+    """`Dot(axes, normalize)(inputs)`."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
 def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:

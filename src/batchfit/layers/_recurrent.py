@@ -38,8 +38,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from batchfit import activations, initializers
-from batchfit.layers._base import Layer, Shape, register_layer
+from batchfit import activations, constraints, initializers
+from batchfit.layers._base import (
+    Layer,
+    Regularized,
+    Shape,
+    _serialize_regularizer,
+    attach_constraint,
+    losses_used,
+    register_layer,
+)
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
@@ -62,8 +70,17 @@ def _dropout_mask(like: torch.Tensor, rate: float) -> torch.Tensor:
     return F.dropout(torch.ones_like(like), rate, True)
 
 
-class _RNN(Layer):
-    """Shared machinery of the recurrent layers: shapes, states, masks, the loop."""
+class _RNN(Regularized, Layer):
+    """Shared machinery of the recurrent layers: shapes, states, masks, the loop.
+
+    Keras' `kernel_regularizer`, `recurrent_regularizer`, `bias_regularizer`,
+    `activity_regularizer` and the three `*_constraint`s are taken by all three; a
+    penalty or constraint sees the kernels in Keras' `(in, gates*units)` layout
+    (GRU's gate blocks in torch's order r, z, n, which changes nothing for Keras'
+    L1/L2 sums and norm constraints: they treat every column alike).
+    """
+
+    _keras_kernel = staticmethod(torch.t)
 
     gates = 1
     state_count = 1
@@ -84,9 +101,24 @@ class _RNN(Layer):
         stateful: bool = False,
         unroll: bool = False,
         zero_output_for_mask: bool = False,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from batchfit import regularizers
+
+        self._set_regularizers(kernel_regularizer, bias_regularizer, activity_regularizer)
+        self._set_constraints(kernel_constraint, bias_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        if self.recurrent_regularizer is not None:
+            losses_used[0] = True
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"{self.name}: units must be a positive integer, got {units!r}")
         if stateful:
@@ -137,6 +169,8 @@ class _RNN(Layer):
             bias = torch.empty(self._bias_shape())
             initializers.get(self.bias_initializer)(bias, features, width)
             self.bias = nn.Parameter(self._init_bias(bias))
+        self._register_weight_penalties()
+        attach_constraint(self.recurrent_kernel, self.recurrent_constraint, self._keras_kernel)
         super().build(input_shape)
 
     def _init_bias(self, bias: torch.Tensor) -> torch.Tensor:
@@ -273,6 +307,9 @@ class _RNN(Layer):
         output = sequence if self.return_sequences else sequence[:, -1]
         if self.return_sequences:
             with_mask(output, mask.flip(1) if mask is not None and self.go_backwards else mask)
+        if self.activity_regularizer is not None:  # on every output tensor, as Keras
+            for tensor in (output, *states) if self.return_state else (output,):
+                self._activity_penalty(tensor)
         return [output, *states] if self.return_state else output
 
     def _initial_states(
@@ -336,6 +373,10 @@ class _RNN(Layer):
             "stateful": False,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
+            **self._regularizer_config(),
+            "recurrent_regularizer": _serialize_regularizer(self.recurrent_regularizer, self.name),
+            **self._constraint_config(),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
         }
 
 

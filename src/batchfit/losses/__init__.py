@@ -23,6 +23,7 @@ from batchfit.losses._classes import (
     CategoricalFocalCrossentropy,
     CategoricalHinge,
     CosineSimilarity,
+    Dice,
     Hinge,
     Huber,
     KLDivergence,
@@ -34,6 +35,7 @@ from batchfit.losses._classes import (
     Poisson,
     SparseCategoricalCrossentropy,
     SquaredHinge,
+    Tversky,
 )
 from batchfit.losses._functions import (
     binary_crossentropy,
@@ -42,6 +44,7 @@ from batchfit.losses._functions import (
     categorical_focal_crossentropy,
     categorical_hinge,
     cosine_similarity,
+    dice,
     hinge,
     huber,
     kl_divergence,
@@ -53,6 +56,7 @@ from batchfit.losses._functions import (
     poisson,
     sparse_categorical_crossentropy,
     squared_hinge,
+    tversky,
 )
 
 __all__ = [
@@ -62,6 +66,7 @@ __all__ = [
     "CategoricalFocalCrossentropy",
     "CategoricalHinge",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -74,12 +79,14 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
     "binary_focal_crossentropy",
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
     "categorical_hinge",
     "cosine_similarity",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -99,6 +106,7 @@ __all__ = [
     "poisson",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]
 
 # Keras' short names of the functions
@@ -127,6 +135,8 @@ _CLASSES: tuple[type[Loss], ...] = (
     Hinge,
     SquaredHinge,
     CategoricalHinge,
+    Dice,
+    Tversky,
 )
 
 _FACTORIES: dict[str, Callable[[], Loss]] = {cls.name: cls for cls in _CLASSES}
@@ -150,6 +160,15 @@ _CLASS_NAMES: dict[str, type[Loss]] = {cls.__name__: cls for cls in _CLASSES}
 def names() -> list[str]:
     """Every accepted loss name, aliases included."""
     return sorted([*_FACTORIES, *_ALIASES])
+
+
+#: losses of a whole batch (one value, not per sample): Keras offers no metric by these names
+_NOT_METRICS = frozenset({"dice", "tversky"})
+
+
+def _metric_names() -> list[str]:
+    """The loss names `compile(metrics=[...])` accepts (Keras' metric functions)."""
+    return [name for name in names() if name not in _NOT_METRICS]
 
 
 def canonical_name(name: str) -> str:

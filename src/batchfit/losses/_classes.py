@@ -23,6 +23,7 @@ from batchfit.losses._functions import (
     categorical_focal_crossentropy,
     categorical_hinge,
     cosine_similarity,
+    dice,
     hinge,
     huber,
     kl_divergence,
@@ -33,6 +34,7 @@ from batchfit.losses._functions import (
     mean_squared_logarithmic_error,
     poisson,
     squared_hinge,
+    tversky,
 )
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "CategoricalFocalCrossentropy",
     "CategoricalHinge",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -53,6 +56,7 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
 ]
 
 
@@ -404,3 +408,53 @@ def _label_error(labels: torch.Tensor, y_pred: torch.Tensor) -> ValueError | Non
         f"labels must be class ids in [0, {classes}) for predictions of {classes} classes; "
         f"got {int(bad[0])} ({bad.numel()} of {labels.numel()} labels out of range)"
     )
+
+
+def _axis_setting(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+class Dice(_FunctionLoss):
+    """The Dice loss `1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)` (Keras 3's `Dice`).
+
+    Args:
+        axis: the axes summed; None (Keras' default) sums over the whole batch, one
+            value; `(1, 2, 3)` for images gives one value per sample, then reduced.
+    """
+
+    name = "dice"
+    fn = staticmethod(dice)
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        axis: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name, reduction, dtype, axis=_axis_setting(axis))
+
+
+class Tversky(_FunctionLoss):
+    """The Tversky loss (Salehi et al. 2017) with Keras 3's `alpha`/`beta` weighting.
+
+    Args:
+        alpha: weight of `sum((1 - y_pred) * y_true)`; beta: of `sum(y_pred * (1 - y_true))`.
+        axis: as `Dice`'s.
+    """
+
+    name = "tversky"
+    fn = staticmethod(tversky)
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        axis: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            name, reduction, dtype, alpha=float(alpha), beta=float(beta), axis=_axis_setting(axis)
+        )

@@ -21,6 +21,7 @@ __all__ = [
     "categorical_focal_crossentropy",
     "categorical_hinge",
     "cosine_similarity",
+    "dice",
     "hinge",
     "huber",
     "kl_divergence",
@@ -32,6 +33,7 @@ __all__ = [
     "poisson",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -245,3 +247,38 @@ def categorical_hinge(y_true: Any, y_pred: Any) -> torch.Tensor:
     pos = (y_true * y_pred).sum(dim=-1)
     neg = ((1.0 - y_true) * y_pred).max(dim=-1).values
     return (neg - pos + 1.0).clamp_min(0)
+
+
+Axes = int | tuple[int, ...] | list[int] | None
+
+
+def _axes(axis: Axes) -> Any:
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def _sum(x: torch.Tensor, axis: Axes) -> torch.Tensor:
+    return x.sum() if axis is None else x.sum(dim=_axes(axis))
+
+
+def dice(y_true: Any, y_pred: Any, axis: Axes = None) -> torch.Tensor:
+    """`1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)`, summed over `axis`.
+
+    As Keras 3's `dice`: with `axis=None` (the default) the sums run over the whole
+    batch and the loss is one scalar; `axis=(1, 2, 3)` gives one value per sample.
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    intersection = _sum(y_true * y_pred, axis)
+    return 1 - 2.0 * intersection / (_sum(y_true, axis) + _sum(y_pred, axis) + EPSILON)
+
+
+def tversky(
+    y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Axes = None
+) -> torch.Tensor:
+    """`1 - TP / (TP + alpha * sum((1 - y_pred) * y_true) + beta * sum(y_pred * (1 - y_true))
+    + eps)`, Keras 3's formula and weighting (alpha=beta=0.5 is the Dice loss), summed
+    over `axis` (None: the whole batch, one scalar)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    intersection = _sum(y_true * y_pred, axis)
+    missed = _sum((1 - y_pred) * y_true, axis)
+    extra = _sum(y_pred * (1 - y_true), axis)
+    return 1 - intersection / (intersection + missed * alpha + extra * beta + EPSILON)

@@ -228,7 +228,7 @@ def names() -> list[str]:
             *_ALIASES,
             *_ACCURACY_NAMES,
             *_CROSSENTROPY_NAMES,
-            *losses_module.names(),
+            *losses_module._metric_names(),
         }
     )
 
@@ -293,7 +293,7 @@ def get(
         factory = _FACTORIES.get(key)
         if factory is not None:
             return factory(name=identifier)
-        if losses_module.canonical_name(key) in losses_module.names():
+        if losses_module.canonical_name(key) in losses_module._metric_names():
             return _loss_metric(losses_module.get(key), identifier)
         raise ValueError(f"unknown metric {identifier!r}; valid names: {', '.join(names())}")
     if callable(identifier):

@@ -1,5 +1,5 @@
 """Metrics from binary confusion counts at thresholds: TP/FP/TN/FN, precision,
-recall, the "X at Y" metrics, and ROC AUC.
+recall, the "X at Y" metrics, and AUC (ROC, PR, PR gain; one or many labels).
 
 A prediction is positive when it is strictly above a threshold, a target when
 it is non-zero (Keras casts targets to bool). Counts (and AUC's histograms over
@@ -273,12 +273,27 @@ class RecallAtPrecision(_AtValue):
 
 
 class AUC(Metric):
-    """Area under the ROC curve from counts at `num_thresholds` thresholds (Keras).
+    """Area under the ROC or precision-recall curve from counts at `num_thresholds`
+    thresholds, as Keras 3 computes it.
 
-    Predictions are counted in histograms over threshold buckets; cumulative
-    sums give true/false positives at each threshold, and the area comes from
-    the trapezoidal rule. Histograms add, so batches and ranks merge exactly.
-    `from_logits=True` applies a sigmoid first.
+    Predictions are counted in histograms over threshold buckets (one per label
+    with `multi_label=True`); suffix sums give true/false positives at each
+    threshold. Histograms add, so batches and ranks merge exactly.
+
+    Args:
+        num_thresholds: thresholds `[-1e-7, 1/(n-1), ..., 1 + 1e-7]` (Keras' default 200).
+        thresholds: increasing thresholds in [0, 1] to use instead (Keras adds -1e-7 and
+            1 + 1e-7 around them).
+        curve: "ROC", "PR" (precision-recall) or "PRGAIN" (precision-recall gain).
+        summation_method: "interpolation" (trapezoids; for PR, Davis & Goadrich's
+            interpolation of precision between thresholds, Keras' `interpolate_pr_auc`),
+            "minoring" (left-or-right lower heights) or "majoring" (upper heights).
+        multi_label: one curve per label column (the mean of the AUCs, weighted by
+            `label_weights` when given) rather than one over every column flattened.
+        num_labels: the label count with `multi_label` (else read from the first batch).
+        label_weights: one weight per label: with `multi_label`, of each label's AUC
+            in the mean; without, of each column's counts.
+        from_logits: apply a sigmoid to the predictions first.
     """
 
     def __init__(
@@ -288,63 +303,185 @@ class AUC(Metric):
         summation_method: str = "interpolation",
         name: str | None = None,
         dtype: Any = None,
+        thresholds: Any = None,
+        multi_label: bool = False,
+        num_labels: int | None = None,
+        label_weights: Any = None,
         from_logits: bool = False,
     ) -> None:
         super().__init__(name or "auc", dtype)
+        self.thresholds = None if thresholds is None else [float(t) for t in thresholds]
+        if self.thresholds is not None:
+            if any(not 0.0 <= t <= 1.0 for t in self.thresholds) or self.thresholds != sorted(
+                self.thresholds
+            ):
+                raise ValueError(
+                    f"AUC thresholds must be increasing values in [0, 1], got {thresholds!r}"
+                )
+            num_thresholds = len(self.thresholds) + 2  # Keras adds the two end points
         if num_thresholds < 2:
             raise ValueError(f"num_thresholds must be at least 2, got {num_thresholds}")
-        if str(curve).upper() != "ROC" or str(summation_method).lower() != "interpolation":
+        self.curve = str(curve).upper()
+        if self.curve not in ("ROC", "PR", "PRGAIN"):
+            raise ValueError(f"curve must be 'ROC', 'PR' or 'PRGAIN', got {curve!r}")
+        self.summation_method = str(summation_method).lower()
+        if self.summation_method not in ("interpolation", "minoring", "majoring"):
             raise ValueError(
-                "AUC supports Keras' default curve='ROC' with summation_method="
-                f"'interpolation' only; got curve={curve!r}, summation_method={summation_method!r}"
+                "summation_method must be 'interpolation', 'minoring' or 'majoring', got "
+                f"{summation_method!r}"
             )
         self.num_thresholds = num_thresholds
+        self.multi_label = bool(multi_label)
+        self.num_labels = None if num_labels is None else int(num_labels)
+        self.label_weights = (
+            None
+            if label_weights is None
+            else torch.as_tensor(label_weights, dtype=torch.float64).reshape(-1)
+        )
         self.from_logits = bool(from_logits)
-        inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
+        if self.thresholds is None:
+            inner = torch.arange(1, num_thresholds - 1, dtype=torch.float64) / (num_thresholds - 1)
+        else:
+            inner = torch.tensor(self.thresholds, dtype=torch.float64)
         self._thresholds = torch.cat(
             [torch.tensor([-1e-7], dtype=torch.float64), inner, torch.tensor([1 + 1e-7])]
         )
-        self.add_state("positives", (num_thresholds + 1,))
-        self.add_state("negatives", (num_thresholds + 1,))
+        if not self.multi_label:
+            self._add_histograms(())
+        elif self.num_labels is not None:
+            self._add_histograms((self.num_labels,))
+
+    def _add_histograms(self, labels: tuple[int, ...]) -> None:
+        self.add_state("positives", (self.num_thresholds + 1, *labels))
+        self.add_state("negatives", (self.num_thresholds + 1, *labels))
+
+    def build(self, y_true: Any, y_pred: Any) -> None:
+        if "positives" in self._states or y_pred is None:
+            return
+        y_pred = as_tensor(y_pred)
+        if y_pred.dim() != 2:
+            raise ValueError(
+                f"AUC(multi_label=True) expects predictions (batch, labels), got shape "
+                f"{tuple(y_pred.shape)}"
+            )
+        self.num_labels = int(y_pred.shape[1])
+        self._add_histograms((self.num_labels,))
+        self.to(y_pred.device)
 
     def to(self, device: torch.device) -> AUC:
         super().to(device)
-        self._thresholds = self._thresholds.to(device, self._states["positives"].dtype)
+        dtype = torch.float32 if torch.device(device).type == "mps" else torch.float64
+        self._thresholds = self._thresholds.to(device, dtype)
+        if self.label_weights is not None:
+            self.label_weights = self.label_weights.to(device, dtype)
         return self
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         y_pred = as_tensor(y_pred).detach()
         if self.from_logits:
             y_pred = torch.sigmoid(y_pred)
+        if "positives" not in self._states:
+            self.build(y_true, y_pred)
         y_true = as_tensor(y_true, y_pred).to(y_pred.device)
-        pred = y_pred.reshape(y_pred.shape[0], -1).to(self._thresholds.dtype)
-        true = (y_true.reshape(y_pred.shape[0], -1) != 0).to(pred.dtype)
-        w = (
-            torch.ones_like(pred)
-            if sample_weight is None
-            else as_tensor(sample_weight, pred).reshape(-1, 1).to(pred.dtype).expand_as(pred)
-        )
-        # bucket b holds predictions in (thresholds[b-1], thresholds[b]]
-        bucket = torch.bucketize(pred.reshape(-1), self._thresholds).clamp_max(self.num_thresholds)
+        if y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true.unsqueeze(-1)
+        pred = y_pred.to(self._thresholds.dtype)
+        true = (y_true.reshape(pred.shape) != 0).to(pred.dtype)
+        w = torch.ones_like(pred)
+        if sample_weight is not None:
+            sw = as_tensor(sample_weight, pred).to(pred.dtype)
+            w = w * sw.reshape(sw.shape + (1,) * (pred.dim() - sw.dim()))
+        if self.label_weights is not None and not self.multi_label:
+            w = w * self.label_weights.to(pred.device, pred.dtype)
         size = self.num_thresholds + 1
+        # bucket b holds predictions in (thresholds[b-1], thresholds[b]]
+        bucket = torch.bucketize(pred, self._thresholds).clamp_max(self.num_thresholds)
         s = self._states
-        s["positives"].add_(torch.bincount(bucket, (w * true).reshape(-1), minlength=size))
-        s["negatives"].add_(torch.bincount(bucket, (w * (1 - true)).reshape(-1), minlength=size))
+        if self.multi_label:
+            labels = pred.shape[-1]
+            if labels != self.num_labels:
+                raise ValueError(
+                    f"AUC(multi_label=True) was built for {self.num_labels} labels, got "
+                    f"predictions of shape {tuple(pred.shape)}"
+                )
+            bucket = bucket + size * torch.arange(labels, device=pred.device)
+            size *= labels
+        for key, weights in (("positives", w * true), ("negatives", w * (1 - true))):
+            counts = torch.bincount(bucket.reshape(-1), weights.reshape(-1), minlength=size)
+            if self.multi_label:
+                counts = counts.reshape(-1, self.num_thresholds + 1).t()
+            s[key].add_(counts)
 
-    def result(self) -> torch.Tensor:
+    def _counts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """TP, FP, TN, FN at each threshold (predictions strictly above it are positive)."""
         s = self._states
-        # predictions above threshold t are those in buckets t+1 and later
         tp = s["positives"].flip(0).cumsum(0).flip(0)[1:]
         fp = s["negatives"].flip(0).cumsum(0).flip(0)[1:]
-        tpr = tp / s["positives"].sum().clamp_min(1e-12)
-        fpr = fp / s["negatives"].sum().clamp_min(1e-12)
-        return ((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum()
+        fn = s["positives"].sum(0) - tp
+        tn = s["negatives"].sum(0) - fp
+        return tp, fp, tn, fn
+
+    def _by_label(self, terms: torch.Tensor) -> torch.Tensor:
+        if not self.multi_label:
+            return terms.sum()
+        by_label = terms.sum(0)
+        if self.label_weights is None:
+            return by_label.mean()
+        weights = self.label_weights.to(by_label.device, by_label.dtype)
+        return _divide_no_nan((by_label * weights).sum(), weights.sum())
+
+    def _interpolated_pr(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> Any:
+        """Keras' `interpolate_pr_auc`: precision varies as TP and P = TP + FP vary linearly
+        between thresholds (Davis & Goadrich 2006), integrated in closed form."""
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, dp.clamp_min(0))
+        intercept = tp[1:] - slope * p[1:]
+        ratio = torch.where(
+            (p[:-1] > 0) & (p[1:] > 0),
+            _divide_no_nan(p[:-1], p[1:].clamp_min(0)),
+            torch.ones_like(p[1:]),
+        )
+        increments = _divide_no_nan(
+            slope * (dtp + intercept * torch.log(ratio)), (tp[1:] + fn[1:]).clamp_min(0)
+        )
+        return self._by_label(increments)
+
+    def result(self) -> torch.Tensor:
+        if "positives" not in self._states:
+            return torch.tensor(0.0, dtype=torch.float64)
+        tp, fp, tn, fn = self._counts()
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolated_pr(tp, fp, fn)
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        else:  # PRGAIN
+            scale = _divide_no_nan(tp + fn, tn + fp)
+            recall_gain = 1.0 - scale * _divide_no_nan(fn, tp)
+            precision_gain = 1.0 - scale * _divide_no_nan(fp, tp)
+            x = torch.where(tp == 0, torch.zeros_like(tp), recall_gain).clamp_min(0.0)
+            y = torch.where(tp == 0, torch.ones_like(tp), precision_gain)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2
+        elif self.summation_method == "minoring":
+            heights = torch.minimum(y[:-1], y[1:])
+        else:
+            heights = torch.maximum(y[:-1], y[1:])
+        return self._by_label((x[:-1] - x[1:]) * heights)
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "num_thresholds": self.num_thresholds,
-            "curve": "ROC",
-            "summation_method": "interpolation",
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
             "from_logits": self.from_logits,
+            **({} if self.thresholds is None else {"thresholds": list(self.thresholds)}),
         }

@@ -88,6 +88,8 @@ class Optimizer(ApplyGradients):
         self._params: list[torch.Tensor] = []
         self._accumulated: list[torch.Tensor] | None = None
         self._averages: list[torch.Tensor] | None = None
+        #: the weights with a Keras constraint, found at the first step
+        self._constrained: list[torch.Tensor] | None = None
         #: fp16 loss scaling on CUDA (`compile(precision="fp16")`), or None
         self.loss_scaler: torch.amp.GradScaler | None = None
 
@@ -192,7 +194,18 @@ class Optimizer(ApplyGradients):
                 scaler.update()
         if self._averages is not None:  # every batch, as Keras (also between accumulated updates)
             self._update_averages()
+        self._apply_constraints()
         self._iterations += 1
+
+    def _apply_constraints(self) -> None:
+        """Project constrained weights that had a gradient, after the update (and the moving
+        average), as Keras 3's `apply`; see NOTE [ Constraints after the update ] in
+        `layers/_base.py`. Every batch, also between accumulated updates, as Keras."""
+        if self._constrained is None:  # looked up once: layers attach them when built
+            self._constrained = [p for p in self._params if hasattr(p, "keras_constraint")]
+        for p in self._constrained:
+            if p.grad is not None:
+                p.keras_constraint(p)  # type: ignore[attr-defined]
 
     def _accumulate(self) -> bool:
         """Add this batch's gradients to the sums; on every n-th batch put their mean in
