@@ -3,7 +3,7 @@
 Every source follows NOTE [ The source contract ] in `batchfit.data._base`.
 Three bases carry it: `IndexedSource` (n rows read by position: arrays,
 image folders, flows), `StreamSource` (units read in order: csv, parquet,
-npy, frames) and `SourceWrapper` (a source made from another).
+npy, frames, sql) and `SourceWrapper` (a source made from another).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "num_batches",
     "parquet",
     "shard_for_ranks",
+    "sql",
 ]
 
 # Sources with heavier imports load on first use.
@@ -41,6 +42,7 @@ _LAZY = {
     "frames": "batchfit.data._frames",
     "generator": "batchfit.data._generator",
     "images": "batchfit.data._images",
+    "sql": "batchfit.data._sql",
 }
 
 
