@@ -52,7 +52,7 @@ from batchfit.data._table import TableRows, table_columns
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["SqlSource", "sql"]
+__all__ = ["SqlSource", "sample_frame", "sql"]
 
 logger = logging.getLogger("batchfit.data")
 
@@ -468,6 +468,33 @@ def _numbers(column: Any) -> np.ndarray:
     if column.null_count:
         column = column.cast(pa.float64()).fill_null(float("nan"))
     return column.to_numpy(zero_copy_only=False)
+
+
+def sample_frame(query: str, uri: Any, rows: int = 10_000) -> Any:
+    """The first `rows` rows of `query` as a polars frame: its columns and a sample of values.
+
+    For choosing column kinds (`sample_kinds`) before a raw-table pass; NUMERIC
+    and decimals come as float64. Errors name the query, with the password masked.
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    database = Database(uri)
+    text = query.strip().rstrip(";").strip()
+    connection = database.connect()
+    try:
+        result = connection.fetch_all(f"SELECT * FROM ({text}) AS bf_query LIMIT {int(rows)}")
+    except (OSError, *_DATABASE_ERRORS) as error:
+        message = database.scrub(str(error)).strip()
+        raise ValueError(
+            f"query {short_query(text)!r} on {database.masked} failed: {message}"
+        ) from None
+    finally:
+        connection.close()
+    plain = pa.table({n: _plain(result.column(n)) for n in result.column_names})
+    frame = pl.from_arrow(plain)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def sql(

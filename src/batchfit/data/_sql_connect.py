@@ -33,6 +33,8 @@ def mask_uri(uri: str) -> str:
         parts = urlsplit(uri)
     except ValueError:
         return "<unparsable database URI>"
+    if parts.password is None and "password=" not in parts.query.lower():
+        return uri
     netloc = parts.netloc
     if parts.password is not None:
         user = parts.username or ""
