@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +27,7 @@ def table(pg_uri: str):
 
 
 def test_a_failing_query_is_named(table) -> None:
-    uri, name = table
+    uri, _name = table
     with pytest.raises(
         ValueError, match=r"query 'SELEC x FROM t' on postgresql://.* failed: .*syntax error"
     ):
@@ -271,7 +270,7 @@ def test_password_never_shown_and_pgpassword_works(
         order_by="id",
         batch_size=300,
     )
-    ((x, y),) = list(env_source)
+    ((_x, y),) = list(env_source)
     np.testing.assert_array_equal(y, np.arange(1, 301) * 0.5)
 
 
