@@ -288,3 +288,35 @@ def test_postgres_numeric_and_nullable_columns(pg_uri: str) -> None:
         assert source.stats["nan_rows_skipped"] == 1
     finally:
         execute(pg_uri, f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_text_and_date_keys_with_quotes(tmp_path: Path) -> None:
+    import datetime
+
+    import duckdb
+
+    words = [f"k'{i:03d}\"" for i in range(60)]  # quotes of both kinds inside the keys
+    days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=3 * i) for i in range(60)]
+    memory = duckdb.connect()
+    keys = pa.table({"word": words[::-1], "day": days[::-1], "v": np.arange(60.0)[::-1]})
+    memory.register("keys", keys)
+    memory.execute("CREATE TABLE t AS SELECT * FROM keys")
+    for key in ("word", "day"):
+        source = bf.data.sql(
+            "SELECT * FROM t",
+            memory,
+            target="v",
+            features=["v"],
+            order_by=key,
+            batch_size=7,
+            block_rows=9,
+            shuffle_buffer=20,
+            seed=1,
+        )
+        assert len(source._units) == 7
+        got = np.concatenate([b[1] for b in source])
+        np.testing.assert_array_equal(np.sort(got), np.arange(60.0, dtype=np.float32))
+        parts = [np.concatenate([b[1] for b in source.shard(r, 2)]) for r in range(2)]
+        np.testing.assert_array_equal(
+            np.sort(np.concatenate(parts)), np.arange(60.0, dtype=np.float32)
+        )

@@ -52,7 +52,7 @@ def test_missing_columns_keys_and_types_are_named(table) -> None:
         bf.data.sql(query, uri, target="price", order_by="id")
     with pytest.raises(
         ValueError,
-        match=r"order_by column 'k' is not unique in query .*: 200 of 300 rows repeat a key",
+        match=r"order_by column 'k' is not unique in query .*: key 0 is in more than one row; expected a unique key",
     ):
         bf.data.sql(f"SELECT id % 100 AS k, x, y FROM {name}", uri, target="y", order_by="k")
     with pytest.raises(ValueError, match=r"order_by column 'k' is NULL in 150 of 300 rows"):
