@@ -325,3 +325,24 @@ def test_text_columns_through_table_rows_match_parquet(pg_uri: str, tmp_path: Pa
         assert pl.Series(got[0][1]).to_list() == [1.0, 2.0, 3.5, 4.0, 0.5]
     finally:
         execute(pg_uri, f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_rows_changing_during_an_epoch_are_refused(table) -> None:
+    uri, name = table
+    source = bf.data.sql(
+        f"SELECT * FROM {name}",
+        uri,
+        target="y",
+        order_by="id",
+        batch_size=50,
+        block_rows=100,
+        prefetch=0,
+    )
+    batches = iter(source)
+    next(batches)
+    execute(uri, f"DELETE FROM {name} WHERE id = 250")
+    with pytest.raises(
+        ValueError,
+        match=r"gave 99 rows with id in \(200, 300\], 100 when the source was made: its rows changed during training",
+    ):
+        list(batches)

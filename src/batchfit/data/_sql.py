@@ -283,7 +283,8 @@ class SqlSource(StreamSource):
 
     def _read_range(self, session: _Session, unit: Unit) -> Iterator[Chunk]:
         """One unit's rows; after a lost connection the unit goes on past the last key read."""
-        low, high, _ = unit
+        low, high, expected = unit
+        first_low = low
         attempt, read = 0, 0
         while True:
             text, params = self._unit_query(low, high)
@@ -292,6 +293,13 @@ class SqlSource(StreamSource):
                 while True:
                     batch = next(reader, None)
                     if batch is None:
+                        if expected is not None and read != expected:
+                            raise ValueError(
+                                f"query {self._where} gave {read} rows with {self.order_by} in "
+                                f"({first_low!r}, {high!r}], {expected} when the source was made: "
+                                "its rows changed during training, so the run cannot be exact; "
+                                "make the source again (a resume then checks the data)"
+                            )
                         return
                     if not batch.num_rows:
                         continue
