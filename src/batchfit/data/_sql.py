@@ -81,9 +81,10 @@ class SqlSource(StreamSource):
         super().__init__(name="sql", **options)
         if not isinstance(query, str) or not query.strip():
             raise ValueError(f"query must be a non-empty SQL string, got {query!r}")
-        for name, value in (("block_rows", block_rows), ("retries", retries + 1)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(block_rows, int) or block_rows < 1:
+            raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
         self.query = query.strip().rstrip(";").strip()
         self.block_rows, self.retries, self.retry_wait = block_rows, retries, float(retry_wait)
         self._db = Database(uri)
