@@ -10,12 +10,15 @@ interleaved and the best round is kept. psycopg comes with the dev extra
 (`pip install -e ".[dev]"`, `psycopg[binary]`).
 
 .venv/bin/python benchmarks/sql_stream.py --rows 1000000 --rounds 2
+.venv/bin/python benchmarks/sql_stream.py --rss 1000000 5000000   # peak RSS of one epoch per size
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -99,6 +102,34 @@ def run_parquet(lake: Path) -> int:
     return sum(len(y) for _, y in source)
 
 
+_RSS_CHILD = """
+import sys
+import batchfit as bf
+uri, table = sys.argv[1], sys.argv[2]
+features = [f"f{j}" for j in range(8)]
+source = bf.data.sql(f"SELECT * FROM {table}", uri, "y", features, order_by="id",
+                     batch_size=1024, shuffle_buffer=100_000, seed=0)
+rows = sum(len(y) for _, y in source)
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(rows, int(peak.split()[1]) // 1024)
+"""
+
+
+def peak_rss(uri: str, sizes: list[int]) -> None:
+    """One shuffled epoch per table size in a fresh process: peak RSS should not grow with rows."""
+    for rows in sizes:
+        table = f"bench_sql_rss_{rows}"
+        make_table(uri, rows, table)
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS_CHILD, uri, table],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        print(f"| {int(out[0]):,} rows | peak RSS {out[1]} MiB |")
+
+
 def best_rate(fn: Callable[[], int], rounds: list[float]) -> None:
     start = time.perf_counter()
     rows = fn()
@@ -110,12 +141,16 @@ def main() -> None:
     parser.add_argument("--uri", default=os.environ.get("BATCHFIT_TEST_PG"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rss", type=int, nargs="*", help="only measure peak RSS at these sizes")
     args = parser.parse_args()
     if not args.uri:
         path = Path(os.environ.get("BATCHFIT_PG_DIR", "/tmp/batchfit-pg")) / "uri"
         args.uri = path.read_text().strip() if path.exists() else None
     if not args.uri:
         parser.error("give --uri or start the server: bash scripts/postgres.sh start")
+    if args.rss:
+        peak_rss(args.uri, args.rss)
+        return
     table = "bench_sql_stream"
     make_table(args.uri, args.rows, table)
     readers: dict[str, Callable[[], int]] = {
