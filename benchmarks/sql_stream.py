@@ -11,6 +11,7 @@ interleaved and the best round is kept. psycopg comes with the dev extra
 
 .venv/bin/python benchmarks/sql_stream.py --rows 1000000 --rounds 2
 .venv/bin/python benchmarks/sql_stream.py --rss 1000000 5000000   # peak RSS of one epoch per size
+.venv/bin/python benchmarks/sql_stream.py --fit 200000             # fit from the query vs memory
 """
 
 from __future__ import annotations
@@ -130,6 +131,60 @@ def peak_rss(uri: str, sizes: list[int]) -> None:
         print(f"| {int(out[0]):,} rows | peak RSS {out[1]} MiB |")
 
 
+def fit_seconds(uri: str, rows: int, rounds: int) -> None:
+    """Seed 003's model (3 inputs, Normalization, Dense(1), batch 100): query against memory."""
+    import adbc_driver_postgresql.dbapi as pg
+    import pyarrow as pa
+    import torch
+
+    from batchfit.layers import Dense, Normalization
+    from batchfit.models import Sequential
+    from batchfit.optimizers import SGD
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 3)).astype(np.float32)
+    y = (x @ np.array([3.0, -2.0, 0.5], dtype=np.float32) + 1).astype(np.float32)
+    columns = {"id": np.arange(rows), "a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}
+    with pg.connect(uri, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_sql_fit")
+        cursor.adbc_ingest("bench_sql_fit", pa.table(columns), mode="create")
+        cursor.execute("ALTER TABLE bench_sql_fit ADD PRIMARY KEY (id)")
+
+    def model() -> Sequential:
+        torch.manual_seed(0)
+        norm = Normalization()
+        norm.adapt(x[:10_000])
+        net = Sequential([norm, Dense(1)])
+        net.compile(optimizer=SGD(learning_rate=0.05), loss="mse")
+        return net
+
+    times: dict[str, list[float]] = {"memory": [], "query": []}
+    for _ in range(rounds):
+        net = model()
+        start = time.perf_counter()
+        net.fit(x, y, batch_size=100, epochs=1, shuffle=True, verbose=0)
+        times["memory"].append(time.perf_counter() - start)
+        net = model()
+        start = time.perf_counter()
+        source = bf.data.sql(
+            "SELECT * FROM bench_sql_fit",
+            uri,
+            "y",
+            ["a", "b", "c"],
+            order_by="id",
+            batch_size=100,
+            shuffle_buffer=10_000,
+            seed=0,
+        )
+        net.fit(source, epochs=1, verbose=0)
+        times["query"].append(time.perf_counter() - start)
+    best = {k: min(v) for k, v in times.items()}
+    print(
+        f"fit, {rows:,} rows, batch 100: memory {best['memory']:.2f} s, "
+        f"bf.data.sql {best['query']:.2f} s, speed ratio {best['memory'] / best['query']:.2f}x"
+    )
+
+
 def best_rate(fn: Callable[[], int], rounds: list[float]) -> None:
     start = time.perf_counter()
     rows = fn()
@@ -142,6 +197,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rss", type=int, nargs="*", help="only measure peak RSS at these sizes")
+    parser.add_argument("--fit", type=int, help="only time fit from the query against memory")
     args = parser.parse_args()
     if not args.uri:
         path = Path(os.environ.get("BATCHFIT_PG_DIR", "/tmp/batchfit-pg")) / "uri"
@@ -150,6 +206,9 @@ def main() -> None:
         parser.error("give --uri or start the server: bash scripts/postgres.sh start")
     if args.rss:
         peak_rss(args.uri, args.rss)
+        return
+    if args.fit:
+        fit_seconds(args.uri, args.fit, args.rounds)
         return
     table = "bench_sql_stream"
     make_table(args.uri, args.rows, table)
