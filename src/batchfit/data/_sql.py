@@ -47,13 +47,23 @@ from batchfit.data._nodes import Chunk
 from batchfit.data._options import StreamOptions
 from batchfit.data._order import shard_units
 from batchfit.data._sql_connect import Connection, Database, quote_identifier, short_query
+from batchfit.data._sql_read import (
+    DATABASE_ERRORS,
+    Session,
+    check_numeric,
+    database_iter,
+    numeric_column,
+    plain_column,
+    sample_frame,
+    sql_literal,
+)
 from batchfit.data._stream import StreamSource, resolve_columns, stack_columns
 from batchfit.data._table import TableRows, table_columns
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["SqlSource", "sample_frame", "sql"]
+__all__ = ["SqlSource", "sample_frame", "sql"]  # sample_frame: for the command
 
 logger = logging.getLogger("batchfit.data")
 
@@ -120,7 +130,7 @@ class SqlSource(StreamSource):
                 self.columns = table_columns(table, self.columns)
             else:
                 for name in read:
-                    _check_numeric(name, schema.field(name).type, self._where)
+                    check_numeric(name, schema.field(name).type, self._where)
             self._read_names = list(dict.fromkeys(read + ([order_by] if order_by else [])))
             self._types = {name: schema.field(name).type for name in self._read_names}
             self.rows: int | None = None
@@ -185,7 +195,7 @@ class SqlSource(StreamSource):
         edges: list[Any] = []
         seen, previous = 0, None
         reader = self._run(lambda: connection.stream(text, (), 1 << 20))
-        for batch in _database_iter(reader, self._run):
+        for batch in database_iter(reader, self._run):
             keys = batch.column(0)
             n = len(keys)
             if not n:
@@ -251,7 +261,7 @@ class SqlSource(StreamSource):
         return keys + (self.table.stat_keys() if self.table is not None else ())
 
     def _chunks(self, units: list[Any]) -> Iterator[Chunk]:
-        session = _Session(self._open)  # opened in the reading thread, closed with the epoch
+        session = Session(self._open)  # opened in the reading thread, closed with the epoch
         try:
             for unit in units:
                 yield from self._read_range(session, unit)
@@ -268,7 +278,7 @@ class SqlSource(StreamSource):
             return text, []
         key = quote_identifier(self.order_by)
         bounds = [high] if low is None else [low, high]
-        literals = [_literal(v) for v in bounds]
+        literals = [sql_literal(v) for v in bounds]
         if all(v is not None for v in literals):
             # Inlined: with bound parameters ADBC cannot use COPY and reads about 1.5x slower.
             values: list[Any] = literals
@@ -282,7 +292,7 @@ class SqlSource(StreamSource):
         )
         return f"{text} WHERE {where} ORDER BY {key}", params
 
-    def _read_range(self, session: _Session, unit: Unit) -> Iterator[Chunk]:
+    def _read_range(self, session: Session, unit: Unit) -> Iterator[Chunk]:
         """One unit's rows; after a lost connection the unit goes on past the last key read."""
         low, high, expected = unit
         first_low = low
@@ -312,7 +322,7 @@ class SqlSource(StreamSource):
                     if chunk is not None:
                         yield chunk
             except Exception as error:
-                if not isinstance(error, (OSError, *_DATABASE_ERRORS)):
+                if not isinstance(error, (OSError, *DATABASE_ERRORS)):
                     raise  # ours (a type change, NaN): not the database's
                 if isinstance(error, FileNotFoundError) or not self._retryable(error):
                     raise self._failure(error, low) from None
@@ -376,14 +386,14 @@ class SqlSource(StreamSource):
             import polars as pl
             import pyarrow as pa
 
-            plain = pa.table({n: _plain(batch.column(n)) for n in self.table.needed})
+            plain = pa.table({n: plain_column(batch.column(n)) for n in self.table.needed})
             frame = pl.from_arrow(plain)
             assert isinstance(frame, pl.DataFrame)
             return self.table.chunk(frame, locate, self.stats)
         assert self.columns is not None
 
         def select(names: list[str]) -> np.ndarray:
-            return stack_columns([_numbers(batch.column(n)) for n in names], batch.num_rows)
+            return stack_columns([numeric_column(batch.column(n)) for n in names], batch.num_rows)
 
         return Chunk(self.columns.parts(select), locate)
 
@@ -424,143 +434,6 @@ class SqlSource(StreamSource):
             f"SqlSource({short_query(self.query)!r}, {self.database!r}, "
             f"order_by={self.order_by!r}, batch_size={self.batch_size})"
         )
-
-
-class _Session:
-    """The reading thread's connection, opened on first use and reopened after a loss."""
-
-    def __init__(self, open_connection: Callable[[], Connection]) -> None:
-        self._open = open_connection
-        self._connection: Connection | None = None
-
-    def connection(self) -> Connection:
-        if self._connection is None:
-            self._connection = self._open()
-        return self._connection
-
-    def reset(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def _literal(value: Any) -> str | None:
-    """`value` as a SQL literal when that is exact and safe (ints, finite floats, plain text)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and np.isfinite(value):
-        return repr(value)
-    if isinstance(value, str) and "\\" not in value and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
-    return None
-
-
-def _database_iter(reader: Any, run: Callable[[Callable[[], Any]], Any]) -> Iterator[Any]:
-    """The batches of `reader`, each fetched through `run` (which names the query on errors)."""
-    while True:
-        batch = run(lambda: next(reader, None))
-        if batch is None:
-            return
-        yield batch
-
-
-def _database_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = []
-    try:
-        import adbc_driver_manager
-
-        errors.append(adbc_driver_manager.Error)
-    except ImportError:
-        pass
-    try:
-        import duckdb
-
-        errors.append(duckdb.Error)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-# the drivers' own error classes (both are dependencies; a missing one is skipped)
-_DATABASE_ERRORS = _database_errors()
-
-
-def _check_numeric(name: str, kind: Any, where: str) -> None:
-    import pyarrow as pa
-
-    if (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_decimal(kind)
-        or _is_pg_numeric(kind)
-        or pa.types.is_null(kind)
-    ):
-        return
-    raise TypeError(
-        f"column {name!r} of query {where} has type {kind}; expected numbers. "
-        "Leave it out with features=[...], or read it as a raw table with table=..."
-    )
-
-
-def _is_pg_numeric(kind: Any) -> bool:
-    # ADBC hands PostgreSQL's NUMERIC over as an opaque extension over its text
-    return getattr(kind, "type_name", None) == "numeric" and hasattr(kind, "storage_type")
-
-
-def _plain(column: Any) -> Any:
-    """PostgreSQL NUMERIC and decimals as float64; other columns as they come."""
-    import pyarrow as pa
-
-    if _is_pg_numeric(column.type):
-        return column.storage.cast(pa.float64())
-    if pa.types.is_decimal(column.type) or pa.types.is_null(column.type):
-        return column.cast(pa.float64())
-    return column
-
-
-def _numbers(column: Any) -> np.ndarray:
-    """A numeric Arrow column as a NumPy array; NULLs become NaN (see `check_finite`)."""
-    import pyarrow as pa
-
-    column = _plain(column)
-    if column.null_count:
-        column = column.cast(pa.float64()).fill_null(float("nan"))
-    return column.to_numpy(zero_copy_only=False)
-
-
-def sample_frame(query: str, uri: Any, rows: int = 10_000) -> Any:
-    """The first `rows` rows of `query` as a polars frame: its columns and a sample of values.
-
-    For choosing column kinds (`sample_kinds`) before a raw-table pass; NUMERIC
-    and decimals come as float64. Errors name the query, with the password masked.
-    """
-    import polars as pl
-    import pyarrow as pa
-
-    database = Database(uri)
-    text = query.strip().rstrip(";").strip()
-    connection = database.connect()
-    try:
-        result = connection.fetch_all(f"SELECT * FROM ({text}) AS bf_query LIMIT {int(rows)}")
-    except Exception as error:
-        if not isinstance(error, (OSError, *_DATABASE_ERRORS)):
-            raise
-        message = database.scrub(str(error)).strip()
-        raise ValueError(
-            f"query {short_query(text)!r} on {database.masked} failed: {message}"
-        ) from None
-    finally:
-        connection.close()
-    plain = pa.table({n: _plain(result.column(n)) for n in result.column_names})
-    frame = pl.from_arrow(plain)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def sql(
