@@ -346,3 +346,38 @@ def test_rows_changing_during_an_epoch_are_refused(table) -> None:
         match=r"gave 99 rows with id in \(200, 300\], 100 when the source was made: its rows changed during training",
     ):
         list(batches)
+
+
+def test_a_resume_on_changed_rows_is_refused(table, tmp_path: Path) -> None:
+    from batchfit.callbacks import BackupAndRestore, LambdaCallback
+    from batchfit.layers import Dense
+    from batchfit.models import Sequential
+
+    uri, name = table
+
+    def fit(crash: bool) -> None:
+        source = bf.data.sql(
+            f"SELECT * FROM {name}",
+            uri,
+            target="y",
+            order_by="id",
+            batch_size=32,
+            shuffle_buffer=64,
+            seed=0,
+        )
+        model = Sequential([Dense(1)])
+        model.compile("sgd", "mse")
+        callbacks = [BackupAndRestore(tmp_path / "backup", save_freq=2)]
+        if crash:
+            callbacks.append(
+                LambdaCallback(on_train_batch_end=lambda batch, logs: _stop_at(batch, 5))
+            )
+        model.fit(source, epochs=2, verbose=0, callbacks=callbacks)
+
+    with pytest.raises(_Stop):
+        fit(crash=True)
+    execute(uri, f"INSERT INTO {name} VALUES (1000, 0.5, 500.0)")
+    with pytest.raises(
+        Exception, match=r"cannot resume: the query returns 301 rows now, 300 in the backup"
+    ):
+        fit(crash=False)
