@@ -3,7 +3,7 @@
 Every source follows NOTE [ The source contract ] in `batchfit.data._base`.
 Three bases carry it: `IndexedSource` (n rows read by position: arrays,
 image folders, flows), `StreamSource` (units read in order: csv, parquet,
-npy, frames) and `SourceWrapper` (a source made from another).
+npy, frames, sql) and `SourceWrapper` (a source made from another).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "num_batches",
     "parquet",
     "shard_for_ranks",
+    "sql",
 ]
 
 # Sources with heavier imports load on first use.
@@ -45,6 +46,7 @@ _LAZY = {
     "images": "batchfit.data._images",
     "dataset": "batchfit.data._dataset_source",
     "hf": "batchfit.data._hf",
+    "sql": "batchfit.data._sql",
 }
 
 

@@ -10,6 +10,8 @@ say what it reads, cheaply (`Source.fingerprint()`):
   of not reading the whole file);
 - arrays in memory: shape, dtype and a hash of up to 1,024 evenly spaced rows;
 - image folders: the list of files and their sizes;
+- a SQL query with a key (`_sql.py`): the query, the masked database URI,
+  the row count, the largest key and a hash of the unit boundary keys;
 - generators and a user's iterables: None, they cannot be checked.
 The backup stores it; the resume compares it and refuses with an error naming
 the file and what changed (`describe_change`), unless told to go on.
@@ -100,9 +102,31 @@ def describe_change(saved: Any, current: Any) -> str | None:
                         return f"array {i} has dtype {new['dtype']}, the backup's {old['dtype']}"
                 return f"array {i} holds different values than when the backup was taken"
         return "the arrays differ from the backup's"
+    if saved["kind"] == "sql":
+        return _sql_change(saved, current)
     if saved.get("count") != current.get("count"):
         return f"{current.get('count')} {saved['kind']} now, {saved.get('count')} in the backup"
     return f"the {saved['kind']} differ from the backup's (names or labels)"
+
+
+def _sql_change(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    for key, what in (
+        ("query", "the query"),
+        ("database", "the database"),
+        ("order_by", "order_by"),
+    ):
+        if saved.get(key) != current.get(key):
+            return f"{what} is {current.get(key)!r}, the backup's {saved.get(key)!r}"
+    if saved.get("count") != current.get("count"):
+        return (
+            f"the query returns {current.get('count')} rows now, {saved.get('count')} in the backup"
+        )
+    if saved.get("max_key") != current.get("max_key"):
+        return (
+            f"the query's largest {saved.get('order_by')} is {current.get('max_key')} now, "
+            f"{saved.get('max_key')} in the backup"
+        )
+    return "rows were added, removed or rekeyed in the query's result since the backup"
 
 
 def _files_change(saved: list[dict[str, Any]], current: list[dict[str, Any]]) -> str:
