@@ -21,6 +21,8 @@ from batchfit.data._files import compression_of, expand_paths
 
 __all__ = [
     "expand_files",
+    "query_columns",
+    "query_of",
     "file_kind",
     "header_of",
     "open_source",
@@ -136,15 +138,16 @@ def open_source(
     seed: int = 0,
     prefetch: int = 2,
     table: Any = None,
+    sql: tuple[str, str, str] | None = None,
 ) -> Source:
     """A streaming `batchfit.data.csv` or `.parquet` source, chosen by file extension.
 
     `table` (a `TableRows`) reads the files as a raw table (NOTE [ Encoding a
-    raw table ] in `batchfit/data/_table.py`).
+    raw table ] in `batchfit/data/_table.py`); `sql` (query, URI, key) reads a
+    query through `batchfit.data.sql` instead of `files`.
     """
     import batchfit as bf
 
-    kind = file_kind(files[0], "data")
     target_arg: str | list[str] | None = None
     if target:
         target_arg = target[0] if len(target) == 1 else list(target)
@@ -156,11 +159,32 @@ def open_source(
     }
     if table is not None:
         options["table"] = table
+    if sql is not None:
+        query, uri, key = sql
+        return bf.data.sql(query, uri, target_arg, list(features), order_by=key, **options)
+    kind = file_kind(files[0], "data")
     if kind == "csv":
         if files[0].lower().endswith(".tsv"):
             options["delimiter"] = "\t"
         return bf.data.csv(list(files), target_arg, list(features), **options)
     return bf.data.parquet(list(files), target_arg, list(features), **options)
+
+
+def query_of(settings: Any) -> tuple[str, str, str] | None:
+    """`(query, URI, key)` of a run reading `--sql` (None for files)."""
+    if settings.sql is None:
+        return None
+    return settings.sql, settings.db, settings.order_by
+
+
+def query_columns(settings: Any) -> Any:
+    """A sample of `--sql`'s rows (a polars frame): its columns and values to type them."""
+    from batchfit.data._sql import sample_frame
+
+    try:
+        return sample_frame(settings.sql, settings.db)
+    except (ValueError, ConnectionError, OSError) as e:
+        raise CliError(f"--sql: {e}") from None
 
 
 def train_rows_estimate(files: Sequence[str]) -> int | None:

@@ -71,6 +71,16 @@ def _positive_int(text: str) -> int:
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     # Every setting defaults to None ("not given") so --config values can fill it.
     p.add_argument("data", nargs="*", metavar="PATHS", help="CSV or Parquet files, globs or dirs")
+    p.add_argument("--sql", metavar="QUERY", help="train on a SQL query instead of files (--db)")
+    p.add_argument(
+        "--db",
+        metavar="URI",
+        help="database of --sql: postgresql://user@host/db (password from PGPASSWORD or "
+        "~/.pgpass; one in the URI is masked everywhere), duckdb:///file.duckdb or duckdb://",
+    )
+    p.add_argument(
+        "--order-by", metavar="KEY", help="a unique column of --sql (e.g. id); not a feature"
+    )
     p.add_argument("--target", help="column(s) to predict (comma-separated for several)")
     p.add_argument("--features", help="feature columns (default: every column but the target)")
     p.add_argument("--drop", help="columns to leave out of the features (e.g. id,date)")

@@ -33,6 +33,8 @@ from batchfit.cli.data import (
     expand_files,
     header_of,
     open_source,
+    query_columns,
+    query_of,
     resolve_features,
     train_rows_estimate,
 )
@@ -90,7 +92,21 @@ class _Inputs:
 
 
 def _check_files(settings: FitSettings) -> _Inputs:
-    """The data files, the feature columns and the validation files, checked."""
+    """The data files, the feature columns and the validation files, checked.
+
+    With `--sql`, the query's columns instead (its `--order-by` key is not a
+    feature unless `--features` names it).
+    """
+    if settings.sql is not None:
+        columns = list(query_columns(settings).columns)
+        if settings.order_by not in columns:
+            raise CliError(
+                f"--order-by: column {settings.order_by!r} not in the query; "
+                f"its columns are {columns}"
+            )
+        drop = [*settings.drop, settings.order_by] if settings.order_by else settings.drop
+        features = resolve_features(columns, settings.target, settings.features, drop, "--sql")
+        return _Inputs([], features, [])
     files = expand_files(settings.data, "data")
     columns = header_of(files[0])
     features = resolve_features(
@@ -139,6 +155,7 @@ def _split(
         shuffle_buffer=shuffle_buffer,
         seed=settings.seed,
         table=table_rows(spec, settings.target, settings, with_key=True),
+        sql=query_of(settings),
     )
     fraction = settings.validation_split if not inputs.validation_files else 0.0
     return RowSplit(inner, fraction, side, keyed=True)
@@ -227,9 +244,11 @@ def _describe_run(
     return {
         "format": RUN_FORMAT,
         "status": "running",
-        "command": sys.argv,
+        "command": _masked_argv(sys.argv),
         "settings": settings.to_json(),
         "files": inputs.files,
+        "sql": settings.sql,
+        "db": settings.to_json()["db"],
         "validation_files": inputs.validation_files,
         "validation": _validation_text(settings, inputs.validation_files),
         "features": [f.name for f in spec.features],
@@ -258,7 +277,7 @@ def _train(
     from batchfit.callbacks import BackupAndRestore, CSVLogger
 
     files, val_files = inputs.files, inputs.validation_files
-    estimate = train_rows_estimate(files)
+    estimate = train_rows_estimate(files) if files else None
     if estimate is not None and settings.validation_split and not val_files:
         estimate = round(estimate * (1 - settings.validation_split))
     # this rank's shards: fit leaves a sharded source alone, and the counts stay readable
@@ -275,8 +294,9 @@ def _train(
     if not quiet:
         callbacks.insert(0, RowProgress(train, estimate, live=sys.stdout.isatty()))
     processes = distributed.world_size()
+    origin = f"{len(files)} file(s)" if files else "the query"
     say(
-        f"Training on {len(files)} file(s), {len(spec.features)} columns -> "
+        f"Training on {origin}, {len(spec.features)} columns -> "
         f"{', '.join(settings.target)}; "
         f"validation: {_validation_text(settings, val_files)}"
         + (f"; {processes} processes" if processes > 1 else "")
@@ -397,6 +417,19 @@ def _predictions_plot(run_dir: Path, model: Any, validation: RowSplit | None, sp
     except ImportError:
         return
     say(f"Checked: {path} (the first {min(rows, _PLOT_ROWS):,} validation rows)")
+
+
+def _masked_argv(argv: list[str]) -> list[str]:
+    """The command line with any password in a database URI masked (`--db URI`, `--db=URI`)."""
+    from batchfit.data._sql_connect import mask_uri
+
+    masked = []
+    for arg in argv:
+        if "://" in arg:
+            flag, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+            arg = flag + sep + mask_uri(value)
+        masked.append(arg)
+    return masked
 
 
 def _validation_text(settings: FitSettings, val_files: list[str]) -> str:

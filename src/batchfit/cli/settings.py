@@ -23,6 +23,9 @@ class FitSettings:
     """Everything that decides a `fit` run; saved in `run.json` and compared on resume."""
 
     data: list[str] = dataclasses.field(default_factory=list)
+    sql: str | None = None  # a query instead of files, on --db
+    db: str | None = None
+    order_by: str | None = None
     target: list[str] = dataclasses.field(default_factory=list)
     features: list[str] | None = None
     drop: list[str] = dataclasses.field(default_factory=list)
@@ -51,12 +54,21 @@ class FitSettings:
     backup_every: int = 1000
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as saved in `run.json`: a password in `--db` is masked."""
+        saved = dataclasses.asdict(self)
+        if self.db is not None:
+            from batchfit.data._sql_connect import mask_uri
+
+            saved["db"] = mask_uri(self.db)
+        return saved
 
 
 # name -> (kind, check) ; kinds: str, int, float, bool, list (comma string or list of str)
 SETTING_TYPES: dict[str, str] = {
     "data": "list",
+    "sql": "str",
+    "db": "str",
+    "order_by": "str",
     "target": "list",
     "features": "list",
     "drop": "list",
@@ -182,8 +194,28 @@ def flags_given(namespace: Any) -> dict[str, Any]:
 
 def check(s: FitSettings) -> None:
     """Validate values at the door, naming the flag."""
-    if not s.data:
-        raise CliError("no data files: give PATHS (e.g. houses/*.csv) or data = [...] in --config")
+    if not s.data and not s.sql:
+        raise CliError(
+            "no data: give PATHS (e.g. houses/*.csv), data = [...] in --config, "
+            "or --sql QUERY --db URI"
+        )
+    if s.data and s.sql:
+        raise CliError("give data files or --sql, not both")
+    if s.sql is not None:
+        if not s.db:
+            raise CliError("--sql needs --db URI (postgresql://user@host/db, duckdb:///file)")
+        if "***" in s.db:
+            raise CliError(
+                "--db: the saved URI has its password masked; give --db again on resume "
+                "(or put the password in PGPASSWORD or ~/.pgpass)"
+            )
+        if not s.order_by:
+            raise CliError(
+                "--sql needs --order-by KEY, a unique column of the query: its key ranges are "
+                "what is shuffled, split between processes and resumed exactly"
+            )
+        if s.validation_data:
+            raise CliError("--validation-data takes files; with --sql use --validation-split")
     if not s.target:
         raise CliError("--target is required: the column to predict")
     if not s.out:
@@ -231,7 +263,7 @@ def check(s: FitSettings) -> None:
 def differences(old: Mapping[str, Any], new: FitSettings) -> list[str]:
     """Settings that differ from a saved run in ways a resume cannot honour."""
     changed = []
-    for name, value in new.to_json().items():
+    for name, value in new.to_json().items():  # --db compared masked, as saved
         if name in RESUMABLE_CHANGES or name not in old:
             continue
         if old[name] != value:

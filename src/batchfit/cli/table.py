@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from batchfit.cli.data import open_source
+from batchfit.cli.data import open_source, query_columns, query_of
 from batchfit.cli.errors import CliError
 from batchfit.distributed import say
 
@@ -29,15 +29,20 @@ def flag_hint(option: str, value: str) -> str:
     return f"--{option.replace('_', '-')} {value}"
 
 
-def _sample_kinds(files: Sequence[str], names: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+def _sample_kinds(
+    settings: Any, files: Sequence[str], names: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
     from batchfit.data._table_kinds import sample_kinds
     from batchfit.data._table_rows import sample_frame
 
-    delimiter = "\t" if files[0].lower().endswith(".tsv") else ","
+    where = "--sql" if settings.sql is not None else files[0]
     try:
+        if settings.sql is not None:
+            return sample_kinds(query_columns(settings), names)
+        delimiter = "\t" if files[0].lower().endswith(".tsv") else ","
         return sample_kinds(sample_frame(files[0], names, delimiter), names)
     except TypeError as e:
-        raise CliError(f"{files[0]}: {e}; leave it out with --drop") from None
+        raise CliError(f"{where}: {e}; leave it out with --drop") from None
 
 
 def table_rows(
@@ -75,7 +80,7 @@ def learn_table(
 
     say("Reading the table (one streamed pass over the training rows) ...")
     t0 = time.perf_counter()
-    kinds = _sample_kinds(files, features + settings.target)
+    kinds = _sample_kinds(settings, files, features + settings.target)
     scan = TableScan(kinds, keep=max(1000, 2 * settings.max_categories))
     rows = TableRows(
         features,
@@ -88,7 +93,13 @@ def learn_table(
         hint=flag_hint,
     )
     source = open_source(
-        files, settings.target, features, batch_size=_PASS_BATCH, shuffle_buffer=0, table=rows
+        files,
+        settings.target,
+        features,
+        batch_size=_PASS_BATCH,
+        shuffle_buffer=0,
+        table=rows,
+        sql=query_of(settings),
     )
     if distributed.is_distributed():
         source = source.shard(distributed.rank(), distributed.world_size())
