@@ -22,7 +22,6 @@ def check_one_line(stderr: str, *needles: str) -> None:
     [
         (["fit", "x.csv", "--epoch", "3"], ["--epoch"]),
         (["fit", "x.csv", "--epochs", "three"], ["--epochs", "three"]),
-        (["evaluate", "run"], ["DATA"]),
         (["predict", "run", "x.csv"], ["--output"]),
         (["demo", "--rows", "0"], ["--rows"]),
         (["train"], ["train"]),

@@ -67,6 +67,20 @@ def test_duckdb_query_trains_as_the_same_csv(tmp_path: Path) -> None:
         np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-9)
     assert query["train_rows_per_epoch"] + query["validation_rows"] == 600
 
+    # evaluate and predict read the run's own query (its DuckDB URI holds no password)
+    done = run_cli("evaluate", str(tmp_path / "q"), "--subset", "validation")
+    assert done.returncode == 0, done.stderr
+    assert f"{query['validation_rows']:,} rows" in done.stdout
+    assert f"accuracy: {query['final']['val_accuracy']:.4f}" in done.stdout
+    preds = tmp_path / "preds.csv"
+    done = run_cli("predict", str(tmp_path / "q"), "--output", str(preds), "--keep", "id")
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(preds)
+    assert (got["id"] == frame["id"].sort_values().to_numpy()).all()  # in key order
+    assert set(got["species_pred"]) <= {"a", "b", "c"}
+    done = run_cli("evaluate", str(tmp_path / "f"))
+    assert done.returncode == 1 and "no data: give DATA files" in done.stderr
+
 
 @pytest.mark.slow
 def test_postgres_query_masks_the_password_and_resumes(tmp_path: Path) -> None:

@@ -184,6 +184,13 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=1, help=_THREADS_HELP)
 
 
+def _add_query_options(p: argparse.ArgumentParser) -> None:
+    """`--sql/--db/--order-by` for evaluate and predict (default: the run's own query)."""
+    p.add_argument("--sql", metavar="QUERY", help="read a query instead of DATA files")
+    p.add_argument("--db", metavar="URI", help="database of the query (given again if masked)")
+    p.add_argument("--order-by", metavar="KEY", help="unique key column of the query")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `batchfit` argument parser (sub-commands fit, evaluate, predict, demo)."""
     from batchfit import __version__
@@ -211,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Loss and metrics of the model in RUN_DIR on DATA (streamed).",
     )
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("data", nargs="+", metavar="DATA")
+    ev.add_argument("data", nargs="*", metavar="DATA")
+    _add_query_options(ev)
     ev.add_argument("--batch-size", type=_positive_int, default=4096, help="rows per batch")
     ev.add_argument(
         "--subset",
@@ -229,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         "classification the label in <target>_pred plus one probability column per class).",
     )
     pr.add_argument("run_dir", metavar="RUN_DIR")
-    pr.add_argument("data", nargs="+", metavar="DATA")
+    pr.add_argument("data", nargs="*", metavar="DATA")
+    _add_query_options(pr)
     pr.add_argument(
         "--output", required=True, help="file to write: .csv or .parquet (by its extension)"
     )
@@ -350,11 +359,13 @@ def _command(args: argparse.Namespace) -> int:
             settings, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
         )
     if args.command == "evaluate":
-        return use.evaluate_command(Path(args.run_dir), args.data, args.batch_size, args.subset)
+        return use.evaluate_command(
+            Path(args.run_dir), _data_choice(args), args.batch_size, args.subset
+        )
     if args.command == "predict":
         keep = [c.strip() for c in (args.keep or "").split(",") if c.strip()]
         return use.predict_command(
-            Path(args.run_dir), args.data, args.output, args.batch_size, keep=keep
+            Path(args.run_dir), _data_choice(args), args.output, args.batch_size, keep=keep
         )
     if args.command == "example-data":
         from batchfit.cli.example_data import example_data_command
@@ -365,6 +376,12 @@ def _command(args: argparse.Namespace) -> int:
     from batchfit.cli.demo import run_demo
 
     return run_demo(rows=args.rows, out=Path(args.out), epochs=args.epochs, quiet=args.quiet)
+
+
+def _data_choice(args: argparse.Namespace) -> Any:
+    from batchfit.cli.use import DataChoice
+
+    return DataChoice(list(args.data), args.sql, args.db, args.order_by)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
