@@ -97,7 +97,8 @@ def test_fit_writes_what_one_process_writes(runs: dict) -> None:
     assert two.returncode == 0, why(two)
     assert one.returncode == 0, one.stderr
     assert listing(root / "two") == listing(root / "one") == [
-        "history.csv", "history.png", "model.safetensors", "run.json", "table.json",
+        "history.csv", "history.png", "model.safetensors", "predictions.png", "run.json",
+        "table.json",
     ]  # fmt: skip  # the per-rank backups are gone
     assert not list(runs["cwd"].iterdir())  # nothing written anywhere else
     for line in ("Reading the table", "Training on", "Epoch 1/2:", "Epoch 2/2:", "Final:"):
