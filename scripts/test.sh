@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh machine, then runs the whole test suite.
-# A throwaway PostgreSQL server (Debian's package, installed if missing) runs
-# for the tests of `batchfit.data.sql` and is stopped at the end; where it
-# cannot be started (no root, no package), those tests skip and say why,
-# except under CI=true, where they fail.
+# Sets everything up on a fresh machine, then runs the whole test suite on
+# BATCHFIT_TEST_WORKERS processes (default 2, pytest-xdist; 0 runs it in this
+# process). A throwaway PostgreSQL server (Debian's package, installed if
+# missing) runs for the tests of `batchfit.data.sql` and is stopped at the
+# end; where it cannot be started (no root, no package), those tests skip
+# and say why, except under CI=true, where they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,4 +13,4 @@ if bash scripts/postgres.sh start; then
 else
     echo "test.sh: no PostgreSQL server could be started; the SQL tests will skip" >&2
 fi
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${BATCHFIT_TEST_WORKERS:-2}" "$@"
