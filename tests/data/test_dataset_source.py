@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -372,6 +369,8 @@ np.savez(out / "final.npz", *model.get_weights(), loss=np.array(history.history[
 
 @pytest.mark.slow
 def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> None:
+    from kill_resume import check_kill_resume
+
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
     for part in range(4):
@@ -381,43 +380,9 @@ def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> Non
         cols = {f"x{j}": x[:, j] for j in range(5)}
         cols["label"] = (x[:, 0] + x[:, 1] > 0).astype(np.float64)
         pq.write_table(pa.table(cols), folder / "d.parquet", row_group_size=20)
-    script = tmp_path / "run.py"
-    script.write_text(_KILL_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(out: Path) -> subprocess.Popen[str]:
-        out.mkdir(exist_ok=True)
-        return subprocess.Popen(
-            [sys.executable, str(script), str(out), str(data)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    ref = run(tmp_path / "ref")
-    ref.communicate(timeout=300)
-    assert ref.returncode == 0
-    proc = run(tmp_path / "run")
-    assert proc.stdout is not None
-    seen = 0
-    for line in proc.stdout:
-        seen += line.startswith("batch")
-        if seen == 25:  # mid-epoch 2 (17 batches per epoch)
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (tmp_path / "run" / "final.npz").exists()
-    assert (tmp_path / "run" / "backup").exists()
-    again = run(tmp_path / "run")
-    printed, _ = again.communicate(timeout=300)
-    assert again.returncode == 0
-    assert 0 < printed.count("batch") < 51  # it resumed from the backup, not from the start
-    want, got = np.load(tmp_path / "ref" / "final.npz"), np.load(tmp_path / "run" / "final.npz")
-    for key in want.files:
-        np.testing.assert_array_equal(want[key], got[key])
+    check_kill_resume(
+        _KILL_SCRIPT, data, tmp_path, kill_after=25
+    )  # mid-epoch 2 (17 batches per epoch)
 
 
 def test_a_pyarrow_filesystem_passes_through(files: dict[str, Any]) -> None:

@@ -297,10 +297,7 @@ np.savez(out / "final.npz", *model.get_weights(), loss=np.array(history.history[
 @pytest.mark.slow
 def test_sigkill_resume_of_a_dataset_loaded_from_disk(tmp_path: Path) -> None:
     """kill -9 mid-epoch, the same command again: weights bit-identical to a run never stopped."""
-    import os
-    import signal
-    import subprocess
-    import sys
+    from kill_resume import check_kill_resume
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(270, 4)).astype(np.float32)
@@ -313,37 +310,6 @@ def test_sigkill_resume_of_a_dataset_loaded_from_disk(tmp_path: Path) -> None:
     labels = (x[:, 0] + x[:, 1] > 0).astype(np.float32)
     built = datasets.Dataset.from_dict({"x": x.tolist(), "label": labels}, features=features)
     built.save_to_disk(str(tmp_path / "data"))
-    script = tmp_path / "run.py"
-    script.write_text(_KILL_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(out: Path) -> subprocess.Popen[str]:
-        out.mkdir(exist_ok=True)
-        command = [sys.executable, str(script), str(out), str(tmp_path / "data")]
-        return subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-
-    ref = run(tmp_path / "ref")
-    ref.communicate(timeout=300)
-    assert ref.returncode == 0
-    proc = run(tmp_path / "run")
-    assert proc.stdout is not None
-    seen = 0
-    for line in proc.stdout:
-        seen += line.startswith("batch")
-        if seen == 26:  # mid-epoch 2 (17 batches per epoch)
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (tmp_path / "run" / "final.npz").exists()
-    assert (tmp_path / "run" / "backup").exists()
-    again = run(tmp_path / "run")
-    printed, _ = again.communicate(timeout=300)
-    assert again.returncode == 0
-    assert 0 < printed.count("batch") < 51  # it resumed from the backup, not from the start
-    want, got = np.load(tmp_path / "ref" / "final.npz"), np.load(tmp_path / "run" / "final.npz")
-    for key in want.files:
-        np.testing.assert_array_equal(want[key], got[key])
+    check_kill_resume(
+        _KILL_SCRIPT, tmp_path / "data", tmp_path, kill_after=26
+    )  # mid-epoch 2 (17 batches per epoch)
