@@ -149,7 +149,7 @@ def test_a_dropped_connection_is_retried_from_the_last_key(table) -> None:
     reading = source()
     batches = iter(reading)
     got = [next(batches) for _ in range(3)]
-    pid = _backend_of(uri, "reader")
+    pid = _backend_of(uri, f"{name} /* reader")  # the table's name: no other test's reader
     assert execute(uri, f"SELECT pg_terminate_backend({pid})") == [(True,)]
     got += list(batches)
     assert len(got) == len(want) == 15
@@ -157,16 +157,70 @@ def test_a_dropped_connection_is_retried_from_the_last_key(table) -> None:
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
     assert reading.stats["reconnects"] == 1
+    reading.close()  # its connection waits for a next epoch until closed
 
     failing = source(retries=0)
     batches = iter(failing)
     next(batches)
-    execute(uri, f"SELECT pg_terminate_backend({_backend_of(uri, 'reader')})")
+    execute(uri, f"SELECT pg_terminate_backend({_backend_of(uri, f'{name} /* reader')})")
     with pytest.raises(
         ConnectionError,
         match=rf"lost the connection to postgresql://.* while reading query 'SELECT \* FROM {name} /\* reader \*/' after 0 retries",
     ):
         list(batches)
+
+
+def _backends(uri: str, marker: str) -> list[int]:
+    rows = execute(
+        uri,
+        f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' "
+        "AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'",
+    )
+    return sorted(int(r[0]) for r in rows)
+
+
+def _settle(uri: str, marker: str, count: int) -> list[int]:
+    """The backends running `marker`'s query once there are `count` (closing is asynchronous)."""
+    deadline = time.monotonic() + 10
+    while len(pids := _backends(uri, marker)) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids
+
+
+def test_one_connection_from_making_through_epochs_until_close(table) -> None:
+    uri, name = table
+    marker = f"{name} /* kept"
+    source = bf.data.sql(
+        f"SELECT * FROM {name} /* kept */",
+        uri,
+        target="y",
+        order_by="id",
+        batch_size=50,
+        block_rows=50,
+        prefetch=0,  # so that stopping after one batch leaves units unread
+    )
+    made = _settle(uri, marker, 1)
+    assert len(made) == 1  # the connection that made the source waits for the first epoch
+    want = [y.copy() for _x, y in source]
+    assert _settle(uri, marker, 1) == made  # the epoch read on it, and kept it
+    np.testing.assert_array_equal(np.concatenate(want), np.arange(1, 301) * 0.5)
+
+    execute(uri, f"SELECT pg_terminate_backend({made[0]})")  # dropped while idle
+    again = [y.copy() for _x, y in source]
+    for a, b in zip(again, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert source.stats.get("reconnects", 0) == 0  # a dead spare is replaced, not retried
+    kept = _settle(uri, marker, 1)
+    assert len(kept) == 1 and kept != made
+
+    batches = iter(source)
+    next(batches)
+    batches.close()  # stopped mid-result: that connection is closed, not kept
+    assert _settle(uri, marker, 0) == []
+    list(source)
+    assert len(_settle(uri, marker, 1)) == 1
+    source.close()
+    assert _settle(uri, marker, 0) == []
 
 
 def test_connection_refused_is_clear_and_masked(pg_uri: str) -> None:
@@ -252,7 +306,8 @@ def test_password_never_shown_and_pgpassword_works(
         )
         batches = iter(reading)
         next(batches)
-        execute(uri, f"SELECT pg_terminate_backend({_backend_of(uri, 'secret reader')})")
+        pid = _backend_of(uri, f"{name} /* secret reader")
+        execute(uri, f"SELECT pg_terminate_backend({pid})")
         assert len(list(batches)) == 14 and reading.stats["reconnects"] == 1
     assert "lost the connection to postgresql://batchfit_pw:***@" in caplog.text
     saved = [p.read_bytes() for p in (tmp_path / "backup").rglob("*") if p.is_file()]

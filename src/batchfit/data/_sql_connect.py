@@ -140,6 +140,7 @@ class Connection:
     def __init__(self, handle: Any, kind: str) -> None:
         self.handle, self.kind = handle, kind
         self._cursor: Any = None
+        self._reader: Any = None
 
     def stream(self, query: str, params: Sequence[Any] = (), rows: int = 65_536) -> Iterator[Any]:
         """A `pyarrow.RecordBatchReader` over the result, never fetched whole."""
@@ -155,7 +156,8 @@ class Connection:
         self.close_cursor()
         self._cursor = self.handle.cursor()
         self._cursor.execute(query, tuple(params) or None)
-        return iter(self._cursor.fetch_record_batch())
+        self._reader = self._cursor.fetch_record_batch()
+        return iter(self._reader)
 
     def fetch_all(self, query: str, params: Sequence[Any] = ()) -> Any:
         """A small result as a `pyarrow.Table` (schemas, counts, unit boundaries)."""
@@ -172,7 +174,21 @@ class Connection:
         finally:
             cursor.close()
 
+    def alive(self) -> bool:
+        """Whether the connection still answers (a spare may have been dropped meanwhile)."""
+        try:
+            self.fetch_all("SELECT 1")
+        except Exception:
+            return False
+        return True
+
     def close_cursor(self) -> None:
+        if self._reader is not None:
+            # first: a reader left mid-result (an error, a traceback holding it) keeps
+            # the statement open, and the connection then refuses to close
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            self._reader = None
         if self._cursor is not None:
             with contextlib.suppress(Exception):  # a dead connection's cursor: nothing to free
                 self._cursor.close()

@@ -214,14 +214,14 @@ class StreamSource(Source):
             return self.columns.part_names if self.columns else []
 
         def produce() -> Iterator[Parts]:
-            chunks = self._chunks(units)
+            read = chunks = self._chunks(units)
             if not self._raw_names():
                 chunks = check_finite(chunks, part_names, on_nan=self.on_nan, stats=self.stats)
             parts: Iterator[Parts] = (chunk.parts for chunk in chunks)
             if self.shuffle_buffer:
                 rng = epoch_rng(self.seed, epoch, self.rank, self.world_size, SHUFFLE_BUFFER_STREAM)
                 parts = shuffle_rows(parts, self.shuffle_buffer, rng)
-            return parts
+            return _closing(parts, read)
 
         prefetcher: Prefetcher[Parts] | None = None
         if self.prefetch:
@@ -290,3 +290,18 @@ class StreamSource(Source):
             prefetchers = list(self._prefetchers)
         for prefetcher in prefetchers:
             prefetcher.close()
+
+
+def _closing(parts: Iterator[Parts], read: Iterator[Any]) -> Iterator[Parts]:
+    """`parts`, then close the reading generator at once, even after an error downstream.
+
+    Closing the outer generator of a pipeline does not close the ones it
+    reads from; they wait for garbage collection, which an exception's
+    traceback can delay indefinitely, holding files or a database connection.
+    """
+    try:
+        yield from parts
+    finally:
+        close = getattr(read, "close", None)
+        if close is not None:
+            close()
