@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -241,6 +243,13 @@ def test_duckdb_database_file_and_connection(tmp_path: Path) -> None:
         got = list(source)
         np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), want_x)
         np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), want_y)
+        # the source keeps no DuckDB connection: another process can write the file
+        writer = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CREATE TABLE w (a INT)')"
+        done = subprocess.run([sys.executable, "-c", writer, str(path)], capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+        with duckdb.connect(str(path)) as connection:
+            connection.execute("DROP TABLE w")
+        assert len(list(source)) == len(got)  # and the next epoch reads as before
     memory = duckdb.connect()
     memory.execute("CREATE TABLE t AS SELECT range AS id, range * 0.5 AS v FROM range(90)")
     source = bf.data.sql(

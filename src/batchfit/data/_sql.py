@@ -25,9 +25,9 @@ before the last boundary, or at the end, refuses the resume.
 Keyset reading inside a unit gives the other exactness: a connection lost
 mid-unit is reopened (bounded retries, doubling waits) and the unit goes on
 after the last key already read, so no row is read twice or lost.
-The connection that made the source is kept for the first epoch, and one
-whose epoch read to the end for the next (`Spare` in `_sql_read.py`), so an
-epoch's first batch does not wait for a new connection.
+On PostgreSQL the connection that made the source is kept for the first
+epoch, and one whose epoch read to the end for the next (`Spare` in
+`_sql_read.py`), so an epoch's first batch does not wait for a new connection.
 Costs: one scan and sort of the key column when the source is made, and
 each unit re-runs the query with a key filter, which is cheap when the key
 is indexed (or a DuckDB/Parquet column the filter is pushed into) and as
@@ -110,7 +110,7 @@ class SqlSource(StreamSource):
                 f"shuffling query {self._where} needs order_by=<a unique key column>: without "
                 "one its rows have no fixed order to shuffle and resume exactly"
             )
-        self._spare = Spare()
+        self._spare = Spare(self._db.kind == "postgresql")
         connection = self._open()
         try:
             schema = self._run(
@@ -404,7 +404,7 @@ class SqlSource(StreamSource):
 
     # -- contract ----------------------------------------------------------------------
     def _on_shard(self) -> None:
-        self._spare = Spare()  # the original keeps its connection
+        self._spare = Spare(self._db.kind == "postgresql")  # the original keeps its own
         super()._on_shard()
 
     def close(self) -> None:

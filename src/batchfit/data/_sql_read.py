@@ -37,9 +37,12 @@ class Spare:
     connection whose reading ended cleanly waits here for the next epoch. A
     connection left mid-result, or after an error, is closed instead. The
     spare is closed with the source (`close()`) or when it is collected.
+    `keep=False` (DuckDB: connecting is cheap in process, and an open
+    connection holds the database file's lock) closes every connection given.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        self._keep = keep
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -57,7 +60,7 @@ class Spare:
 
     def give(self, connection: Connection) -> None:
         with self._lock:
-            if self._connection is None:
+            if self._keep and self._connection is None:
                 self._pid = os.getpid()
                 self._connection = connection
                 self._finalizer = weakref.finalize(self, connection.close)
