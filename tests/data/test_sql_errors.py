@@ -116,15 +116,21 @@ def test_a_column_changing_type_between_units_is_named(tmp_path: Path) -> None:
         list(batches)
 
 
+def _backends(uri: str, marker: str) -> list[int]:
+    """The server processes whose current or last query holds `marker`."""
+    rows = execute(
+        uri,
+        f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' "
+        "AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'",
+    )
+    return sorted(int(r[0]) for r in rows)
+
+
 def _backend_of(uri: str, marker: str) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        rows = execute(
-            uri,
-            f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'",
-        )
-        if rows:
-            return int(rows[0][0])
+        if pids := _backends(uri, marker):
+            return pids[0]
         time.sleep(0.05)
     raise AssertionError("the reading connection was not found")
 
@@ -168,15 +174,6 @@ def test_a_dropped_connection_is_retried_from_the_last_key(table) -> None:
         match=rf"lost the connection to postgresql://.* while reading query 'SELECT \* FROM {name} /\* reader \*/' after 0 retries",
     ):
         list(batches)
-
-
-def _backends(uri: str, marker: str) -> list[int]:
-    rows = execute(
-        uri,
-        f"SELECT pid FROM pg_stat_activity WHERE query LIKE '%{marker}%' "
-        "AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'",
-    )
-    return sorted(int(r[0]) for r in rows)
 
 
 def _settle(uri: str, marker: str, count: int) -> list[int]:
