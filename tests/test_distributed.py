@@ -84,6 +84,44 @@ def test_reduced_metrics_equal_single_process_metrics(ddp_run):
     np.testing.assert_allclose(r0["evaluate"], [loss, mae], rtol=1e-5)
 
 
+USER_STEP_SCRIPT = Path(__file__).with_name("user_step_ddp_script.py")
+
+
+def _user_step_run(tmp_path: Path, mode: str) -> list[dict]:
+    done = run_script(USER_STEP_SCRIPT, tmp_path, mode)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def test_a_models_own_train_step_averages_gradients_as_ddp_does(tmp_path):
+    """Keras' torch-guide train_step (backward, optimizer.apply) under two ranks."""
+    r0, r1 = _user_step_run(tmp_path, "even")
+    for a, b in zip(r0["own"], r1["own"], strict=True):
+        np.testing.assert_array_equal(a, b)  # the ranks stay identical
+    for own, builtin in zip(r0["own"], r0["builtin"], strict=True):
+        np.testing.assert_allclose(own, builtin, rtol=1e-6, atol=1e-7)  # DDP's own update
+    seen = [set(rows) for rows in r0["rows"][:4]] + [set(rows) for rows in r1["rows"][:4]]
+    assert set().union(*seen) == set(range(32)) and sum(map(len, seen)) == 32
+
+
+def test_a_models_own_train_step_with_uneven_shards_runs_in_lockstep(tmp_path):
+    import user_step_ddp_script as script
+
+    r0, r1 = _user_step_run(tmp_path, "uneven")  # rank 0: 5 batches an epoch, rank 1: 4
+    assert len(r0["rows"]) == len(r1["rows"]) == 8  # 4 steps in each of 2 epochs
+    for a, b in zip(r0["own"], r1["own"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "rank 0 stops with batches left" in (tmp_path / "log0.txt").read_text()
+    # one process replaying the same steps, each on both ranks' batches at once
+    x, y = script.make_data(33)
+    model = script.build(script.OwnStep)
+    for rows0, rows1 in zip(r0["rows"], r1["rows"], strict=True):
+        rows = rows0 + rows1
+        model.train_on_batch(x[rows], y[rows])
+    for got, want in zip(r0["own"], script.weights(model), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_predict_splits_the_batches_and_returns_them_in_order(ddp_run):
     import pyarrow.parquet as pq
 

@@ -27,6 +27,7 @@ __all__ = [
     "OtherRankFailed",
     "agree",
     "all_reduce_sum_",
+    "average_gradients",
     "broadcast_",
     "barrier",
     "gather_objects",
@@ -107,6 +108,44 @@ def all_reduce_sum_(tensors: Sequence[torch.Tensor]) -> None:
         return
     for t in tensors:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def average_gradients(
+    grads: Sequence[torch.Tensor | None], variables: Sequence[torch.Tensor]
+) -> list[torch.Tensor | None]:
+    """Each gradient averaged over the ranks, as DDP averages them (divide, then add).
+
+    For a subclassed model's own `train_step`, whose forward does not pass through
+    DDP (NOTE [ A user's train_step under torchrun ] in `_engine/step.py`). One
+    collective for the values and one for which gradients exist: a gradient that
+    is None on some ranks counts as zeros there, and stays None only where it is
+    None on every rank, so the ranks never disagree on what they send.
+    """
+    if not is_distributed():
+        return list(grads)
+    world = dist.get_world_size()
+    where = collective_device()
+    present = torch.tensor([g is not None for g in grads], dtype=torch.int64, device=where)
+    dist.all_reduce(present, op=dist.ReduceOp.SUM)
+    shares: list[torch.Tensor | None] = []
+    for g, v, seen in zip(grads, variables, present.tolist(), strict=True):
+        value = g if g is not None else torch.zeros_like(v)
+        shares.append(value.detach().to(where).div(world) if seen else None)
+    sent = [t for t in shares if t is not None]
+    if not sent:
+        return [None] * len(shares)
+    flat = torch.cat([t.reshape(-1) for t in sent])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    out: list[torch.Tensor | None] = []
+    offset = 0
+    for t, v in zip(shares, variables, strict=True):
+        if t is None:
+            out.append(None)
+            continue
+        n = t.numel()
+        out.append(flat[offset : offset + n].view(t.shape).to(device=v.device, dtype=t.dtype))
+        offset += n
+    return out
 
 
 def collective_device() -> torch.device:

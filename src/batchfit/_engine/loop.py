@@ -11,8 +11,9 @@ states (NOTE [ Exact resume ] in `checkpoint.py`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch.distributed.algorithms.join import Join
@@ -24,6 +25,9 @@ from batchfit._engine.epoch_iterator import EpochIterator
 from batchfit._engine.passes import evaluate_loop
 from batchfit._engine.step import NonFiniteLoss, Step
 from batchfit.data import Source
+
+logger = logging.getLogger("batchfit")
+_END = object()  # an iterator's end, for `next(iterator, _END)`
 
 if TYPE_CHECKING:
     from batchfit.callbacks import CallbackList
@@ -41,6 +45,13 @@ __all__ = ["FitRun"]
 # not step meanwhile, so `Step.follow_longest_rank` copies that rank's optimizer
 # state (moments, step counts) too: the next epoch starts identical everywhere,
 # as in a one-process replay of the same global batches.
+# A subclassed model's own train_step averages its gradients in
+# `optimizer.apply` (NOTE [ A user's train_step under torchrun ] in step.py),
+# collectives `Join` cannot stand in for, since only the user's code knows how
+# many it makes. Such a fit runs in lockstep instead: before each batch the
+# ranks agree (one small all-reduce) that every one of them has a batch and
+# none was told to stop, and all stop at the first that has not; the batches
+# left on longer shards are not trained on that epoch (a warning says so).
 
 
 class FitRun:
@@ -150,7 +161,11 @@ class FitRun:
             cbs.call("on_epoch_begin", epoch, None)
             if self.batches_done == 0:  # a resumed epoch keeps the sums it had so far
                 step.reset_metrics()
-            joined = Join([step.ddp]) if step.ddp is not None else contextlib.nullcontext()
+            joined = (
+                Join([step.ddp])
+                if step.ddp is not None and not self._lockstep
+                else contextlib.nullcontext()
+            )
             with joined:  # NOTE [ Uneven shards ]
                 taken = self._train_epoch(epoch, self.batches_done)
             if distributed.is_distributed():
@@ -185,7 +200,10 @@ class FitRun:
         want_begin, want_end = cbs.wants_train_batch_begin, cbs.wants_train_batch_end
         savers, class_weight = cbs.state_savers, self.class_weight
         taken = start
-        for batch_index, raw in enumerate(self.data.batches(epoch, start), start):
+        batches: Iterable[Any] = self.data.batches(epoch, start)
+        if self._lockstep:
+            batches = self._in_lockstep(batches, epoch)
+        for batch_index, raw in enumerate(batches, start):
             if want_begin:
                 cbs.batch("on_train_batch_begin", batch_index, None)
             try:
@@ -206,9 +224,31 @@ class FitRun:
             taken = self.batches_done = batch_index + 1
             for saver in savers:
                 saver.after_batch(self.state_dict)
-            if model.stop_training:
+            if model.stop_training and not self._lockstep:  # in lockstep the ranks stop together
                 break
         return taken
+
+    @property
+    def _lockstep(self) -> bool:
+        """A subclassed model's own train_step under DDP (NOTE [ Uneven shards ])."""
+        return self.step.ddp is not None and self.step.hooks.train_step is not None
+
+    def _in_lockstep(self, batches: Iterable[Any], epoch: int) -> Iterator[Any]:
+        """The batches while every rank has one and none was told to stop."""
+        iterator = iter(batches)
+        while True:
+            raw = next(iterator, _END)
+            go = raw is not _END and not self.model.stop_training
+            if not distributed.all_true(go):
+                if go:
+                    logger.warning(
+                        "epoch %d: rank %d stops with batches left because another rank's "
+                        "shard ended (uneven shards, and the model's own train_step)",
+                        epoch + 1,
+                        distributed.rank(),
+                    )
+                return
+            yield raw
 
     def _validates(self, epoch: int) -> bool:
         return (epoch + 1) % self.validation_freq == 0 and not self.model.stop_training

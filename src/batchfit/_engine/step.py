@@ -206,6 +206,16 @@ class Step:
     # (NOTE [ Rejecting a non-finite batch ]); a NaN "loss" in the returned logs
     # still stops `fit` at the end of the epoch (and at the batch with
     # `TerminateOnNaN`).
+    #
+    # NOTE [ A user's train_step under torchrun ]
+    # The override calls the model itself, not the DDP wrapper, so DDP's backward
+    # hooks never average its gradients. Instead, while it runs, every
+    # `optimizer.apply`/`apply_gradients` averages the gradients it is given over
+    # the ranks first (`distributed.average_gradients`: divide by the world size,
+    # then add, as DDP does), so two optimizers (a GAN) work too, and the update
+    # is the one DDP would make. Those collectives need every rank to take the
+    # same number of steps, which DDP's `Join` cannot give them, so such a fit
+    # runs its ranks in lockstep instead (NOTE [ Uneven shards ] in loop.py).
     def _user_step(self, fn: Any, batch: TensorBatch) -> StepOutput:
         if not self.ready:
             self.build(batch)
@@ -217,7 +227,13 @@ class Step:
             data = (batch.x, batch.y)
             if batch.sample_weight is not None:
                 data = (*data, batch.sample_weight)
-        logs = fn(data)
+        if training and self.ddp is not None:
+            from batchfit.optimizers._apply import averaging_over_ranks
+
+            with averaging_over_ranks():  # NOTE [ A user's train_step under torchrun ]
+                logs = fn(data)
+        else:
+            logs = fn(data)
         if not isinstance(logs, Mapping):
             raise TypeError(
                 "train_step/test_step must return a dict of metric values, "

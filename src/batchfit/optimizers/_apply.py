@@ -8,12 +8,30 @@ update changes only the variables passed, even when the optimizer holds more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-__all__ = ["ApplyGradients"]
+__all__ = ["ApplyGradients", "averaging_over_ranks"]
+
+_AVERAGE_OVER_RANKS = contextvars.ContextVar("batchfit_average_over_ranks", default=False)
+
+
+@contextlib.contextmanager
+def averaging_over_ranks() -> Iterator[None]:
+    """Inside: every `apply` averages its gradients over the torchrun ranks first.
+
+    Set by the step around a subclassed model's own `train_step` under DDP
+    (NOTE [ A user's train_step under torchrun ] in `_engine/step.py`).
+    """
+    token = _AVERAGE_OVER_RANKS.set(True)
+    try:
+        yield
+    finally:
+        _AVERAGE_OVER_RANKS.reset(token)
 
 
 class ApplyGradients:
@@ -66,6 +84,11 @@ class ApplyGradients:
                     f"its variable {tuple(v.shape)}"
                 )
             if g is not v.grad:
+                v.grad = g
+        if _AVERAGE_OVER_RANKS.get():
+            from batchfit.distributed import average_gradients
+
+            for v, g in zip(variables, average_gradients(grads, variables), strict=True):
                 v.grad = g
         given = {id(v) for v in variables}
         held = [p for p in self._params if id(p) not in given and p.grad is not None]
