@@ -208,6 +208,37 @@ def test_bad_input_is_named() -> None:
         metrics.AUC(curve="PRC")
 
 
+def test_volume_reshaping_against_numpy_and_saved(tmp_path: Path) -> None:
+    x = np.random.default_rng(5).standard_normal((2, 3, 4, 5, 2)).astype("f4")
+    up = layers.UpSampling3D((1, 2, 3))(torch.as_tensor(x)).numpy()
+    np.testing.assert_array_equal(up, x.repeat(2, axis=2).repeat(3, axis=3))
+    pad = layers.ZeroPadding3D(((1, 0), (2, 1), (0, 3)))(torch.as_tensor(x)).numpy()
+    np.testing.assert_array_equal(pad, np.pad(x, ((0, 0), (1, 0), (2, 1), (0, 3), (0, 0))))
+    crop = layers.Cropping3D(((1, 0), (1, 2), (0, 3)))(torch.as_tensor(x)).numpy()
+    np.testing.assert_array_equal(crop, x[:, 1:, 1:2, 0:2])
+
+    inp = batchfit.Input((3, 4, 5, 2))
+    h = layers.Cropping3D((1, 1, 2))(layers.ZeroPadding3D(1)(layers.UpSampling3D(2)(inp)))
+    model = batchfit.Model(inp, layers.Dense(1)(layers.GlobalAveragePooling3D()(h)))
+    model.save(str(tmp_path / "v.keras"))
+    loaded = load_model(str(tmp_path / "v.keras"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), 1e-6)
+    assert [type(la).__name__ for la in loaded.layers[1:4]] == [
+        "UpSampling3D",
+        "ZeroPadding3D",
+        "Cropping3D",
+    ]
+
+    with pytest.raises(ValueError, match="depth, height, width, channels"):
+        layers.UpSampling3D()(torch.ones(2, 4, 4, 3))
+    with pytest.raises(ValueError, match="cropping \\(2, 2\\) leaves nothing of height 4"):
+        layers.Cropping3D(((0, 0), (2, 2), (0, 0)))(torch.ones(2, 3, 4, 5, 1))
+    with pytest.raises(ValueError, match="padding must be an int, 3 ints or 3 pairs"):
+        layers.ZeroPadding3D((1, 2))
+    with pytest.raises(ValueError, match="size must be an int or 3 ints"):
+        layers.UpSampling3D((2, 2))
+
+
 def test_dot_matches_numpy_einsum() -> None:
     rng = np.random.default_rng(4)
     x, y = rng.standard_normal((2, 3, 4)).astype("f4"), rng.standard_normal((2, 5, 4)).astype("f4")

@@ -64,6 +64,7 @@ from batchfit.layers._reshaping import (
     ZeroPadding1D,
     ZeroPadding2D,
 )
+from batchfit.layers._reshaping3d import Cropping3D, UpSampling3D, ZeroPadding3D
 from batchfit.layers._structural import (
     ActivityRegularization,
     GaussianDropout,
@@ -142,6 +143,7 @@ __all__ = [
     "Convolution2DTranspose",
     "Cropping1D",
     "Cropping2D",
+    "Cropping3D",
     "DepthwiseConv2D",
     "ELU",
     "GaussianDropout",
@@ -171,8 +173,10 @@ __all__ = [
     "SpatialDropout2D",
     "UpSampling1D",
     "UpSampling2D",
+    "UpSampling3D",
     "ZeroPadding1D",
     "ZeroPadding2D",
+    "ZeroPadding3D",
     # sequence layers
     "Attention",
     "Bidirectional",

@@ -35,19 +35,29 @@ def _channels_last(layer: Layer, data_format: str | None) -> None:
 
 def _check_rank(layer: Layer, shape: Sequence[int | None], rank: int) -> None:
     if len(shape) != rank:
-        expected = "(batch, steps, channels)" if rank == 3 else "(batch, height, width, channels)"
+        expected = {
+            3: "(batch, steps, channels)",
+            4: "(batch, height, width, channels)",
+            5: "(batch, depth, height, width, channels)",
+        }[rank]
         raise ValueError(
             f"{layer.name}: expected channels-last input {expected}, got shape {tuple(shape)}"
         )
 
 
-def _pair_of_pairs(value: Any, what: str, layer: str) -> tuple[tuple[int, int], ...]:
-    """Keras' int | (sym_h, sym_w) | ((top, bottom), (left, right)) for 2-D padding/cropping."""
+def _pair_of_pairs(
+    value: Any, what: str, layer: str, count: int = 2
+) -> tuple[tuple[int, int], ...]:
+    """Keras' int | (sym_h, sym_w) | ((top, bottom), (left, right)) for 2-D padding/cropping.
+
+    `count=3` reads the 3-D forms: int | (d, h, w) | three (before, after) pairs.
+    """
+    shapes = f"an int, {count} ints or {count} pairs"
     if isinstance(value, int):
-        return ((value, value), (value, value))
+        return ((value, value),) * count
     items = list(value)
-    if len(items) != 2:
-        raise ValueError(f"{layer}: {what} must be an int, 2 ints or 2 pairs, got {value!r}")
+    if len(items) != count:
+        raise ValueError(f"{layer}: {what} must be {shapes}, got {value!r}")
     out = []
     for item in items:
         if isinstance(item, int):
@@ -55,9 +65,7 @@ def _pair_of_pairs(value: Any, what: str, layer: str) -> tuple[tuple[int, int], 
         else:
             pair = tuple(int(v) for v in item)
             if len(pair) != 2:
-                raise ValueError(
-                    f"{layer}: {what} must be an int, 2 ints or 2 pairs, got {value!r}"
-                )
+                raise ValueError(f"{layer}: {what} must be {shapes}, got {value!r}")
             out.append((pair[0], pair[1]))
     return tuple(out)
 
