@@ -93,6 +93,18 @@ LAYERS = [
     _layer("Conv3D_groups", "layers.Conv3D(4, 2, groups=2)", (2, 3, 4, 4, 4)),
     _layer("Conv1DTranspose", "layers.Conv1DTranspose(3, 3, strides=2, padding='same')", SEQ),
     _layer("Conv2DTranspose", "layers.Conv2DTranspose(3, 3, strides=2)", IMG),
+    _layer("Conv3DTranspose", "layers.Conv3DTranspose(3, 2, strides=2)", VOL),
+    _layer(
+        "Conv3DTranspose_same",
+        "layers.Conv3DTranspose(2, (3, 2, 3), strides=(1, 2, 2), padding='same')",
+        VOL,
+    ),
+    _layer(
+        "Conv3DTranspose_output_padding",
+        "layers.Conv3DTranspose(2, 3, strides=2, padding='same', output_padding=1)",
+        VOL,
+    ),
+    _layer("Conv3DTranspose_dilated", "layers.Conv3DTranspose(2, 2, dilation_rate=2)", VOL),
     _layer("DepthwiseConv2D", "layers.DepthwiseConv2D(3, depth_multiplier=2)", IMG),
     _layer("SeparableConv2D", "layers.SeparableConv2D(4, 3, padding='same')", IMG),
     _layer("MaxPooling1D", "layers.MaxPooling1D(2, padding='same')", SEQ),

@@ -50,7 +50,7 @@ from batchfit.layers._augment_layers import (
     RandomZoom,
 )
 from batchfit.layers._conv_depthwise import DepthwiseConv2D, SeparableConv2D
-from batchfit.layers._conv_extra import Conv1D, Conv1DTranspose, Conv2DTranspose
+from batchfit.layers._conv_extra import Conv1D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from batchfit.layers._image_layers import CenterCrop, Rescaling, Resizing
 from batchfit.layers._reshaping import (
     AveragePooling1D,
@@ -97,6 +97,7 @@ from batchfit.layers._lookup import IntegerLookup, StringLookup
 
 Convolution1D = Conv1D  # Keras 2 aliases
 Convolution2DTranspose = Conv2DTranspose
+Convolution3DTranspose = Conv3DTranspose
 Convolution3D = Conv3D
 
 __all__ = [
@@ -138,9 +139,11 @@ __all__ = [
     "Conv1D",
     "Conv1DTranspose",
     "Conv2DTranspose",
+    "Conv3DTranspose",
     "ActivityRegularization",
     "Convolution1D",
     "Convolution2DTranspose",
+    "Convolution3DTranspose",
     "Cropping1D",
     "Cropping2D",
     "Cropping3D",

@@ -30,7 +30,7 @@ from batchfit import activations, initializers
 from batchfit.layers._base import Layer, Regularized, Shape, register_layer
 from batchfit.layers._conv import _same_pads
 
-__all__ = ["Conv1D", "Conv1DTranspose", "Conv2DTranspose"]
+__all__ = ["Conv1D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
 
 Activation = str | Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -339,7 +339,7 @@ class _ConvTranspose(_ConvBase):
         x = x.movedim(-1, 1)
         order = (self.rank + 1, self.rank, *range(self.rank))  # (in, out, *kernel) for torch
         weight = self.kernel.permute(*order)
-        conv = F.conv_transpose1d if self.rank == 1 else F.conv_transpose2d
+        conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self.rank - 1]
         y = conv(x, weight, None, self.strides, 0, 0, 1, self.dilation_rate)
         for axis in range(self.rank):
             start, length = self._target(axis, x.shape[2 + axis])
@@ -374,3 +374,10 @@ class Conv2DTranspose(_ConvTranspose):
     """Transposed 2-D convolution over channels-last images (Keras' output sizes)."""
 
     rank = 2
+
+
+@register_layer
+class Conv3DTranspose(_ConvTranspose):
+    """Transposed 3-D convolution over channels-last volumes (Keras' output sizes)."""
+
+    rank = 3
