@@ -64,22 +64,15 @@ def main() -> None:
     def parquet() -> int:
         return rows(bd.parquet(files, target="price", batch_size=256))
 
-    def dataset() -> int:
-        return rows(
-            bd.dataset(
-                root, target="price", features=_features(root), partitioning="hive", batch_size=256
-            )
-        )
-
-    def dataset_filtered() -> int:
+    def dataset(**extra: object) -> int:
         return rows(
             bd.dataset(
                 root,
                 target="price",
                 features=_features(root),
                 partitioning="hive",
-                filter=pc.field("part") != PARTS - 1,
                 batch_size=256,
+                **extra,  # type: ignore[arg-type]
             )
         )
 
@@ -88,25 +81,12 @@ def main() -> None:
             bd.parquet(files, target="price", batch_size=256, shuffle_buffer=100_000, seed=0)
         )
 
-    def dataset_shuffled() -> int:
-        return rows(
-            bd.dataset(
-                root,
-                target="price",
-                features=_features(root),
-                partitioning="hive",
-                batch_size=256,
-                shuffle_buffer=100_000,
-                seed=0,
-            )
-        )
-
     readers = {
         "parquet": parquet,
         "dataset": dataset,
-        "dataset + filter": dataset_filtered,
+        "dataset + filter": lambda: dataset(filter=pc.field("part") != PARTS - 1),
         "parquet shuffled": parquet_shuffled,
-        "dataset shuffled": dataset_shuffled,
+        "dataset shuffled": lambda: dataset(shuffle_buffer=100_000, seed=0),
     }
     rates = interleave(readers, args.rounds)
     print(

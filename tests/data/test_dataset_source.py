@@ -340,36 +340,17 @@ def test_fingerprint_names_a_rewritten_file(tmp_path: Path) -> None:
     assert change is not None and "a.parquet changed size" in change
 
 
-_KILL_SCRIPT = """
-import sys
-from pathlib import Path
-
-import numpy as np
-import torch
-
-import batchfit as bf
-from batchfit.callbacks import BackupAndRestore, LambdaCallback
-from batchfit.layers import Dense, Dropout
-from batchfit.models import Sequential
-
-out, data = Path(sys.argv[1]), sys.argv[2]
-torch.manual_seed(0)
+_KILL_SOURCE = """
 import pyarrow.compute as pc
 
 train = bf.data.dataset(data, target="label", partitioning="hive", batch_size=16,
                         shuffle_buffer=64, seed=3, filter=pc.field("part") != 3)
-model = Sequential([Dense(16, activation="relu"), Dropout(0.3), Dense(1, activation="sigmoid")])
-model.compile("adam", "binary_crossentropy", accumulate_steps=2)
-announce = LambdaCallback(on_train_batch_end=lambda b, logs: print(f"batch {b}", flush=True))
-history = model.fit(train, epochs=3, verbose=0,
-                    callbacks=[BackupAndRestore(out / "backup", save_freq=3), announce])
-np.savez(out / "final.npz", *model.get_weights(), loss=np.array(history.history["loss"]))
 """
 
 
 @pytest.mark.slow
 def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> None:
-    from kill_resume import check_kill_resume
+    from kill_resume import check_kill_resume, training_script
 
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
@@ -381,7 +362,7 @@ def test_sigkill_resume_of_a_filtered_partitioned_dataset(tmp_path: Path) -> Non
         cols["label"] = (x[:, 0] + x[:, 1] > 0).astype(np.float64)
         pq.write_table(pa.table(cols), folder / "d.parquet", row_group_size=20)
     check_kill_resume(
-        _KILL_SCRIPT, data, tmp_path, kill_after=25
+        training_script(_KILL_SOURCE), data, tmp_path, kill_after=25
     )  # mid-epoch 2 (17 batches per epoch)
 
 

@@ -268,36 +268,18 @@ def test_a_generator_stream_without_declared_features() -> None:
     np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(30))
 
 
-_KILL_SCRIPT = """
-import sys
-from pathlib import Path
-
+_KILL_SOURCE = """
 import datasets
-import numpy as np
-import torch
 
-import batchfit as bf
-from batchfit.callbacks import BackupAndRestore, LambdaCallback
-from batchfit.layers import Dense, Dropout
-from batchfit.models import Sequential
-
-out, data = Path(sys.argv[1]), sys.argv[2]
-torch.manual_seed(0)
 train = bf.data.hf(datasets.load_from_disk(data), target="label", batch_size=16,
                    shuffle_buffer=64, seed=3, block_rows=50)
-model = Sequential([Dense(16, activation="relu"), Dropout(0.3), Dense(1, activation="sigmoid")])
-model.compile("adam", "binary_crossentropy", accumulate_steps=2)
-announce = LambdaCallback(on_train_batch_end=lambda b, logs: print(f"batch {b}", flush=True))
-history = model.fit(train, epochs=3, verbose=0,
-                    callbacks=[BackupAndRestore(out / "backup", save_freq=3), announce])
-np.savez(out / "final.npz", *model.get_weights(), loss=np.array(history.history["loss"]))
 """
 
 
 @pytest.mark.slow
 def test_sigkill_resume_of_a_dataset_loaded_from_disk(tmp_path: Path) -> None:
     """kill -9 mid-epoch, the same command again: weights bit-identical to a run never stopped."""
-    from kill_resume import check_kill_resume
+    from kill_resume import check_kill_resume, training_script
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(270, 4)).astype(np.float32)
@@ -311,5 +293,5 @@ def test_sigkill_resume_of_a_dataset_loaded_from_disk(tmp_path: Path) -> None:
     built = datasets.Dataset.from_dict({"x": x.tolist(), "label": labels}, features=features)
     built.save_to_disk(str(tmp_path / "data"))
     check_kill_resume(
-        _KILL_SCRIPT, tmp_path / "data", tmp_path, kill_after=26
+        training_script(_KILL_SOURCE), tmp_path / "data", tmp_path, kill_after=26
     )  # mid-epoch 2 (17 batches per epoch)
